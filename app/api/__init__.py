@@ -1,0 +1,1 @@
+"""HTTP API: one router module per concept, combined in ``app.main``."""

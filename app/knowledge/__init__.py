@@ -1,0 +1,8 @@
+"""Knowledge core: embedding, the Chroma + BM25 index, the manifest and hybrid retrieval."""
+
+COLLECTIONS = ("articles", "conversations")
+
+
+def chroma_name(collection: str) -> str:
+    """Chroma collection name for one of our logical collections (``articles`` → ``kb_articles``)."""
+    return f"kb_{collection}"

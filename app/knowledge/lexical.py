@@ -1,0 +1,96 @@
+"""BM25 (bm25s) over the same chunks as the dense index, saved beside Chroma.
+
+Rebuilt from the manifest after every ingest that changed something; BM25's statistics are
+corpus-wide, so a rebuild is both simpler and more exact than patching.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import bm25s
+
+_META = "supportbot.json"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-worded, Snowball-stemmed tokens (the same for corpus and queries)."""
+    out = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
+                         show_progress=False)
+    return out  # type: ignore[return-value]
+
+
+class LexicalIndex:
+    """A BM25 index over chunk texts, addressable by chunk id.
+
+    Example:
+        >>> idx = LexicalIndex.build(["a::1", "b::1"], ["track my order", "reset password"])
+        >>> idx.search("tracking orders", 1)[0][0]
+        'a::1'
+    """
+
+    def __init__(self, bm25: bm25s.BM25 | None, chunk_ids: list[str], generation: int = 0):
+        self.bm25 = bm25
+        self.chunk_ids = chunk_ids
+        self.generation = generation
+
+    @classmethod
+    def build(cls, chunk_ids: list[str], texts: list[str], generation: int = 0) -> LexicalIndex:
+        if not chunk_ids:
+            return cls(None, [], generation)
+        bm25 = bm25s.BM25(method="lucene")
+        bm25.index(tokenize(texts), show_progress=False)
+        return cls(bm25, list(chunk_ids), generation)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` chunk ids with their BM25 scores (zero-score matches dropped)."""
+        if self.bm25 is None or not self.chunk_ids:
+            return []
+        tokens = tokenize([query])
+        if not tokens[0]:
+            return []
+        k = min(k, len(self.chunk_ids))
+        docs, scores = self.bm25.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        return [(self.chunk_ids[int(d)], float(s))
+                for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+    def save(self, directory: Path) -> None:
+        """Write atomically: a new directory is renamed over the old one."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.bm25 is not None:
+            self.bm25.save(str(tmp))
+        (tmp / _META).write_text(json.dumps(
+            {"generation": self.generation, "chunk_ids": self.chunk_ids}))
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex | None:
+        """The saved index, or ``None`` when there is none (or it is unreadable)."""
+        meta_path = directory / _META
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            ids = list(meta["chunk_ids"])
+            bm25 = bm25s.BM25.load(str(directory)) if ids else None
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(bm25, ids, int(meta.get("generation", 0)))

@@ -1,0 +1,171 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 fused by reciprocal rank, one result per article.
+
+Chunk texts and metadata come from the manifest (the source of truth), so a dense hit that the
+manifest does not know (left by an interrupted ingest) is never returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from app.knowledge import COLLECTIONS
+from app.knowledge.base import KnowledgeBase
+from app.knowledge.fusion import aggregate, rrf
+from app.knowledge.manifest import ChunkRecord, DocRecord
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+@dataclass
+class SearchResult:
+    """One retrieved article (or past conversation) with its best passage."""
+
+    article_id: str
+    chunk_id: str
+    title: str
+    url: str
+    snippet: str
+    score: float
+    collection: str = "articles"
+    section: str = ""
+    category: str = ""
+    locale: str = ""
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Tuning knobs (defaults chosen on ``knowledge/eval/retrieval_questions.jsonl``)."""
+
+    candidates: int = 40
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    decay: float = 0.0
+
+
+@dataclass
+class _Catalog:
+    generation: int
+    chunks: dict[str, ChunkRecord]
+    docs: dict[str, DocRecord]
+    order: list[str]  # chunk ids in lexical-index order
+
+
+class HybridRetriever:
+    """Searches one knowledge base.
+
+    Args:
+        kb: the knowledge base (manifest, Chroma, BM25, embedder).
+        config: fusion settings.
+
+    Example:
+        >>> retriever = HybridRetriever(kb)
+        >>> [r.article_id for r in retriever.search("where is my order", k=3)]
+        ['track-order', 'late-or-missing-package', 'order-status-meanings']
+    """
+
+    def __init__(self, kb: KnowledgeBase, config: RetrievalConfig | None = None) -> None:
+        self.kb = kb
+        self.config = config or RetrievalConfig()
+        self._catalogs: dict[str, _Catalog] = {}
+        self._lock = threading.Lock()
+
+    def catalog(self, collection: str) -> _Catalog:
+        generation = self.kb.manifest.generation()
+        with self._lock:
+            cat = self._catalogs.get(collection)
+            if cat is None or cat.generation != generation:
+                chunks = {c.chunk_id: c for c in self.kb.manifest.chunks(collection)}
+                docs = {d.doc_id: d for d in self.kb.manifest.documents(collection).values()}
+                lex = self.kb.lexical(collection)
+                cat = _Catalog(generation, chunks, docs, lex.chunk_ids)
+                self._catalogs[collection] = cat
+            return cat
+
+    def search(
+        self, query: str, k: int = 5, collections: tuple[str, ...] = ("articles",),
+        category: str | None = None, locale: str | None = None, mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
+    ) -> list[SearchResult]:
+        """The ``k`` best articles for ``query`` across ``collections``, best first."""
+        query = query.strip()
+        if not query:
+            return []
+        if vector is None and mode != "lexical":
+            vector = self.kb.embedder.embed_query(query)
+        results: list[SearchResult] = []
+        for collection in collections:
+            if collection not in COLLECTIONS:
+                raise ValueError(f"unknown collection '{collection}'; use {', '.join(COLLECTIONS)}")
+            results += self._search_one(query, vector, k, collection, category, locale, mode)
+        results.sort(key=lambda r: -r.score)
+        return results[:k]
+
+    def search_many(self, queries: list[str], k: int = 5, **kwargs: Any) -> list[list[SearchResult]]:
+        """Search many queries, embedding them in one batch."""
+        mode = kwargs.get("mode", "hybrid")
+        vectors = (self.kb.embedder.embed_documents(queries) if mode != "lexical"
+                   else [None] * len(queries))
+        return [self.search(q, k, vector=v, **kwargs) for q, v in zip(queries, vectors,
+                                                                        strict=True)]
+
+    # ---- internals -------------------------------------------------------------------
+    def _allowed(self, doc: DocRecord | None, category: str | None, locale: str | None) -> bool:
+        if doc is None:
+            return False
+        if category and doc.metadata.get("category") != category:
+            return False
+        return not (locale and not str(doc.metadata.get("locale", "")).startswith(locale))
+
+    def _search_one(
+        self, query: str, vector: np.ndarray | None, k: int, collection: str,
+        category: str | None, locale: str | None, mode: Mode,
+    ) -> list[SearchResult]:
+        cat = self.catalog(collection)
+        if not cat.chunks:
+            return []
+        cfg = self.config
+        filtered = bool(category or locale)
+        n = cfg.candidates * (4 if filtered else 1)
+
+        def ok(cid: str) -> bool:
+            chunk = cat.chunks.get(cid)
+            return chunk is not None and self._allowed(cat.docs.get(chunk.doc_id), category,
+                                                        locale)
+
+        dense: list[tuple[str, float]] = []
+        lexical: list[tuple[str, float]] = []
+        if mode in ("hybrid", "dense") and vector is not None:
+            dense = [(c, s) for c, s in self.kb.index.query(collection, vector, n) if ok(c)]
+        if mode in ("hybrid", "lexical"):
+            lexical = [(c, s) for c, s in self.kb.lexical(collection).search(query, n) if ok(c)]
+        rankings = []
+        if dense:
+            rankings.append(([c for c, _ in dense], cfg.dense_weight))
+        if lexical:
+            rankings.append(([c for c, _ in lexical], cfg.lexical_weight))
+        fused = rrf(rankings, cfg.rrf_k)
+        dense_s, lex_s = dict(dense), dict(lexical)
+        out = []
+        for doc_id, score, cid in aggregate(fused, lambda c: cat.chunks[c].doc_id,
+                                            cfg.decay)[:k]:
+            chunk, doc = cat.chunks[cid], cat.docs[doc_id]
+            out.append(SearchResult(
+                article_id=doc_id, chunk_id=cid, title=doc.title, url=doc.url,
+                snippet=chunk.text, score=round(score, 6), collection=collection,
+                section=chunk.section, category=str(doc.metadata.get("category", "")),
+                locale=str(doc.metadata.get("locale", "")),
+                dense_score=dense_s.get(cid), lexical_score=lex_s.get(cid),
+                metadata={k: v for k, v in doc.metadata.items() if k != "line"},
+            ))
+        return out
