@@ -15,7 +15,7 @@ _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _STREET = re.compile(
     r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,4}"
     r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Ln|Lane|Dr|Drive|Ct|Court|Way|Pl|Place"
-    r"|Ter|Terrace|Pkwy|Parkway|Cir|Circle|Hwy)\b\.?(?:,?\s*(?:Apt|Unit|Suite|#)\s*[\w-]+)?",
+    r"|Ter|Terrace|Pkwy|Parkway|Cir|Circle|Hwy|Row|Sq|Square|Close|Crescent)\b\.?(?:,?\s*(?:Apt|Unit|Suite|#)\s*[\w-]+)?",
 )
 
 
