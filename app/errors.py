@@ -34,3 +34,11 @@ class IndexStoreError(SupportbotError):
 
 class NotFoundError(SupportbotError):
     """A requested resource does not exist."""
+
+
+class ProviderError(SupportbotError):
+    """The answer model failed (after its retries); the responder falls back or escalates."""
+
+
+class ValidationError(SupportbotError):
+    """A request is well-formed but not acceptable (too long, wrong state)."""

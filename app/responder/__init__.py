@@ -1,0 +1,1 @@
+"""The answer engine: variant → retrieve → generate → decide, one turn at a time."""

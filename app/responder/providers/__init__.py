@@ -1,0 +1,1 @@
+"""Answer models behind one small interface (``AnswerModel``)."""
