@@ -47,10 +47,10 @@ class RetrievalConfig:
     """Tuning knobs (defaults chosen on ``knowledge/eval/retrieval_questions.jsonl``)."""
 
     candidates: int = 40
-    rrf_k: int = 60
+    rrf_k: int = 10
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
-    decay: float = 0.0
+    decay: float = 0.1
 
 
 @dataclass
