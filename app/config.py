@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SUPPORTBOT_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
     )
 
+    claude_model: str = "claude-sonnet-5-5"
+    claude_base_url: str | None = None
+    claude_timeout: float = Field(default=30.0, gt=0)
+    claude_max_retries: int = Field(default=4, ge=0, le=10)
+
+    variants_path: Path = Path("knowledge/variants.yaml")
+    workspace: str = "default"
+    max_message_chars: int = Field(default=4000, ge=100, le=100_000)
+    soft_resolution_window_hours: float = Field(default=24.0, gt=0)
+
     host: str = "0.0.0.0"
     port: int = 8080
     log_level: str = "info"

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from app.config import Settings
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.retriever import HybridRetriever
+from app.responder.responder import Responder
+from app.responder.variants import VariantConfig
+from app.services.conversations import ConversationService
+from app.store import Store
 
 
-def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+def _state(name: str) -> Any:
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return get
 
 
-def get_kb(request: Request) -> KnowledgeBase:
-    return request.app.state.kb  # type: ignore[no-any-return]
-
-
-def get_retriever(request: Request) -> HybridRetriever:
-    return request.app.state.retriever  # type: ignore[no-any-return]
-
-
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-KnowledgeDep = Annotated[KnowledgeBase, Depends(get_kb)]
-RetrieverDep = Annotated[HybridRetriever, Depends(get_retriever)]
+SettingsDep = Annotated[Settings, Depends(_state("settings"))]
+KnowledgeDep = Annotated[KnowledgeBase, Depends(_state("kb"))]
+RetrieverDep = Annotated[HybridRetriever, Depends(_state("retriever"))]
+ResponderDep = Annotated[Responder, Depends(_state("responder"))]
+VariantsDep = Annotated[VariantConfig, Depends(_state("variants"))]
+StoreDep = Annotated[Store, Depends(_state("store"))]
+ConversationsDep = Annotated[ConversationService, Depends(_state("conversations"))]

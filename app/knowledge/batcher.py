@@ -12,6 +12,7 @@ import asyncio
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import numpy as np
@@ -36,8 +37,9 @@ class QueryBatcher:
         (384,)
     """
 
-    def __init__(self, embedder: Embedder, max_batch: int = 32, max_wait_ms: float = 2.0):
-        self.embedder = embedder
+    def __init__(self, embedder: Embedder | Callable[[], Embedder], max_batch: int = 32,
+                 max_wait_ms: float = 2.0):
+        self._embedder = embedder
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self._queue: queue.Queue[object] = queue.Queue()
@@ -46,6 +48,13 @@ class QueryBatcher:
         self._lock = threading.Lock()
         self.batches = 0
         self.queries = 0
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model (resolved on first use, so building a batcher loads nothing)."""
+        if not isinstance(self._embedder, Embedder):
+            self._embedder = self._embedder()
+        return self._embedder
 
     def _ensure_started(self) -> None:
         with self._lock:

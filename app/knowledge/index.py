@@ -109,6 +109,14 @@ class ChromaIndex:
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0],
                                                          strict=True)]
 
+    def vectors(self, collection: str, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by chunk id (ids Chroma does not have are left out)."""
+        if not ids:
+            return {}
+        res = self._collection(collection).get(ids=ids, include=["embeddings"])
+        return {cid: np.asarray(v, dtype=np.float32)
+                for cid, v in zip(res["ids"], res["embeddings"], strict=True)}
+
     def count(self, collection: str) -> int:
         return int(self._collection(collection).count())
 

@@ -34,8 +34,10 @@ class SearchResult:
     section: str = ""
     category: str = ""
     locale: str = ""
-    dense_score: float | None = None
-    lexical_score: float | None = None
+    dense_score: float | None = None  # best cosine of any of the article's chunks
+    lexical_score: float | None = None  # best BM25 score of any of the article's chunks
+    dense_rank: int | None = None  # the article's rank in the dense list (1 = first)
+    lexical_rank: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +61,7 @@ class _Catalog:
     chunks: dict[str, ChunkRecord]
     docs: dict[str, DocRecord]
     order: list[str]  # chunk ids in lexical-index order
+    by_doc: dict[str, list[str]] = field(default_factory=dict)  # doc id → its chunk ids
 
 
 class HybridRetriever:
@@ -88,7 +91,10 @@ class HybridRetriever:
                 chunks = {c.chunk_id: c for c in self.kb.manifest.chunks(collection)}
                 docs = {d.doc_id: d for d in self.kb.manifest.documents(collection).values()}
                 lex = self.kb.lexical(collection)
-                cat = _Catalog(generation, chunks, docs, lex.chunk_ids)
+                by_doc: dict[str, list[str]] = {}
+                for c in chunks.values():
+                    by_doc.setdefault(c.doc_id, []).append(c.chunk_id)
+                cat = _Catalog(generation, chunks, docs, lex.chunk_ids, by_doc)
                 self._catalogs[collection] = cat
             return cat
 
@@ -118,6 +124,17 @@ class HybridRetriever:
                    else [None] * len(queries))
         return [self.search(q, k, vector=v, **kwargs) for q, v in zip(queries, vectors,
                                                                         strict=True)]
+
+    def article_passages(
+        self, article_id: str, vector: np.ndarray, collection: str = "articles", n: int = 3
+    ) -> list[tuple[ChunkRecord, float]]:
+        """The ``n`` chunks of one article closest to the query vector, best first."""
+        cat = self.catalog(collection)
+        ids = cat.by_doc.get(article_id, [])
+        vectors = self.kb.index.vectors(collection, ids)
+        scored = [(cat.chunks[cid], float(vectors[cid] @ vector)) for cid in ids if cid in vectors]
+        scored.sort(key=lambda t: -t[1])
+        return scored[:n]
 
     # ---- internals -------------------------------------------------------------------
     def _allowed(self, doc: DocRecord | None, category: str | None, locale: str | None) -> bool:
@@ -155,7 +172,8 @@ class HybridRetriever:
         if lexical:
             rankings.append(([c for c, _ in lexical], cfg.lexical_weight))
         fused = rrf(rankings, cfg.rrf_k)
-        dense_s, lex_s = dict(dense), dict(lexical)
+        dense_best = _best_per_article(dense, cat)
+        lex_best = _best_per_article(lexical, cat)
         out = []
         for doc_id, score, cid in aggregate(fused, lambda c: cat.chunks[c].doc_id,
                                             cfg.decay)[:k]:
@@ -165,7 +183,22 @@ class HybridRetriever:
                 snippet=chunk.text, score=round(score, 6), collection=collection,
                 section=chunk.section, category=str(doc.metadata.get("category", "")),
                 locale=str(doc.metadata.get("locale", "")),
-                dense_score=dense_s.get(cid), lexical_score=lex_s.get(cid),
+                dense_score=dense_best.get(doc_id, (None, None))[0],
+                dense_rank=dense_best.get(doc_id, (None, None))[1],
+                lexical_score=lex_best.get(doc_id, (None, None))[0],
+                lexical_rank=lex_best.get(doc_id, (None, None))[1],
                 metadata={k: v for k, v in doc.metadata.items() if k != "line"},
             ))
         return out
+
+
+def _best_per_article(
+    hits: list[tuple[str, float]], cat: _Catalog
+) -> dict[str, tuple[float, int]]:
+    """Article → (its best chunk score, its rank among articles) for one ranked list."""
+    best: dict[str, tuple[float, int]] = {}
+    for cid, score in hits:
+        doc_id = cat.chunks[cid].doc_id
+        if doc_id not in best:
+            best[doc_id] = (score, len(best) + 1)
+    return best

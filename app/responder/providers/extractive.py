@@ -1,0 +1,183 @@
+"""The offline answer model: a concise, grounded answer composed from the best article.
+
+No generation, no network: it picks the passages of the best-matching article that answer the
+question, keeps a procedure's numbered steps whole and in order, trims the rest to the
+sentences that share the most meaning-bearing words with the question, and links the article.
+The decision to clarify or escalate instead is the responder's (it sees the calibrated
+confidence); this model only says what it would answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.knowledge.lexical import tokenize
+from app.responder.providers.base import AnswerModel
+from app.responder.types import AnswerRequest, ModelAnswer, Passage
+
+_STEP = re.compile(r"^\s*(\d+)[.)]\s+(.*)$")
+_BULLET = re.compile(r"^\s*[-*•]\s+(.*)$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+_EMPH = re.compile(r"(\*\*|__|`)")
+_PROCEDURAL = re.compile(
+    r"\b(how|steps?|where (do|can) i|can i|change|cancel|reset|update|set ?up|turn (on|off)|"
+    r"add|remove|delete|start|request|print|get|redeem|apply|use|pause|switch|enable|make)\b",
+    re.I)
+_NEGATIVE = re.compile(
+    r"\b(still|again|never|angry|frustrat|ridiculous|unacceptable|worst|terrible|annoy|upset|"
+    r"waiting|late|missing|broken|damaged|wrong|charged twice|hacked|can'?t|won'?t|didn'?t)\w*",
+    re.I)
+WORD_LIMITS = {"standard": 130, "concise_empathetic": 75}
+
+
+@dataclass
+class _Unit:
+    kind: str  # "step", "bullet" or "sentence"
+    text: str
+    pos: int
+    group: int  # consecutive list items share a group
+
+
+def _plain(text: str) -> str:
+    return _EMPH.sub("", _LINK.sub(r"\1", text)).strip()
+
+
+def split_units(text: str) -> list[_Unit]:
+    """Numbered steps, bullets and sentences of a passage, in order."""
+    units: list[_Unit] = []
+    group = 0
+    prev_kind = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            prev_kind = ""
+            continue
+        step, bullet = _STEP.match(line), _BULLET.match(line)
+        if step or bullet:
+            kind = "step" if step else "bullet"
+            if kind != prev_kind:
+                group += 1
+            body = step.group(2) if step else bullet.group(1)  # type: ignore[union-attr]
+            units.append(_Unit(kind, _plain(body), len(units), group))
+            prev_kind = kind
+            continue
+        prev_kind = ""
+        for sentence in _SENTENCE_END.split(line):
+            if sentence.strip():
+                units.append(_Unit("sentence", _plain(sentence), len(units), 0))
+    return units
+
+
+def _overlap(query_terms: set[str], text: str) -> float:
+    terms = set(tokenize([text])[0])
+    return float(len(query_terms & terms))
+
+
+def _select_from(question_terms: set[str], procedural: bool, units: list[_Unit],
+                 word_limit: int) -> list[_Unit]:
+    """From one passage: all of it if it fits, a whole step list for procedures, else the
+    sentences sharing the most words with the question (in their original order)."""
+    if sum(len(u.text.split()) for u in units) <= word_limit:
+        return units
+    scores = {u.pos: _overlap(question_terms, u.text) for u in units}
+    steps = [u for u in units if u.kind == "step"]
+    if steps and (procedural or max(scores[u.pos] for u in steps) > 0):
+        best_group = max({u.group for u in steps},
+                         key=lambda g: sum(scores[u.pos] for u in steps if u.group == g) + 0.01)
+        chosen = [u for u in steps if u.group == best_group][:8]
+        lead = [u for u in units if u.kind == "sentence" and u.pos < chosen[0].pos]
+        if lead:
+            chosen = [max(lead, key=lambda u: (scores[u.pos], u.pos)), *chosen]
+        return sorted(chosen, key=lambda u: u.pos)
+    ranked = sorted(units, key=lambda u: (-scores[u.pos] - (0.5 if u.pos == units[0].pos else 0),
+                                          u.pos))
+    chosen, words = [], 0
+    for u in ranked:
+        n = len(u.text.split())
+        if chosen and (words + n > word_limit or scores[u.pos] == 0):
+            continue
+        chosen.append(u)
+        words += n
+        if len(chosen) >= 4:
+            break
+    return sorted(chosen, key=lambda u: u.pos)
+
+
+def select_units(question: str, passages: list[Passage], word_limit: int) -> list[_Unit]:
+    """What to say: the most relevant passage (trimmed to ``word_limit`` words), topped up
+    from the next passage of the same article when the first is very short."""
+    terms = set(tokenize([question])[0])
+    procedural = bool(_PROCEDURAL.search(question))
+    chosen: list[_Unit] = []
+    offset = 0
+    for passage in passages[:2]:
+        units = split_units(passage.text)
+        for u in units:
+            u.pos += offset
+        offset += len(units) + 1
+        budget = word_limit - sum(len(u.text.split()) for u in chosen)
+        if units and budget > 15:
+            chosen += _select_from(terms, procedural, units, budget)
+        if sum(len(u.text.split()) for u in chosen) >= 40:
+            break
+    return chosen
+
+
+def _render(units: list[_Unit]) -> str:
+    lines: list[str] = []
+    step_no = 0
+    for u in units:
+        if u.kind == "step":
+            step_no += 1
+            lines.append(f"{step_no}. {u.text}")
+        elif u.kind == "bullet":
+            lines.append(f"- {u.text}")
+        else:
+            if lines and not _STEP.match(lines[-1]) and not lines[-1].startswith("- "):
+                lines[-1] = f"{lines[-1]} {u.text}"
+            else:
+                lines.append(u.text)
+    return "\n".join(lines)
+
+
+def _opener(style: str, question: str) -> str:
+    if style != "concise_empathetic":
+        return ""
+    if _NEGATIVE.search(question):
+        return "I'm sorry about the hassle — let's get this sorted."
+    return "Happy to help."
+
+
+class ExtractiveAnswerModel(AnswerModel):
+    """Offline answers from the retrieved passages (used whenever no Claude key is set).
+
+    Example:
+        >>> model = ExtractiveAnswerModel()
+        >>> model.answer(AnswerRequest("how do I reset my password", passages, "")).cited_ids
+        ['reset-password']
+    """
+
+    name = "extractive"
+    model_id = "extractive-v1"
+
+    def answer(self, request: AnswerRequest) -> ModelAnswer:
+        articles = [p for p in request.passages if p.collection == "articles"]
+        if not articles:
+            return ModelAnswer(
+                text="I couldn't find anything in our help center that answers this.",
+                cited_ids=[], provider=self.name, model=self.model_id, confidence=0.0)
+        top = articles[0]
+        same_article = [p for p in articles if p.id == top.id]
+        limit = WORD_LIMITS.get(request.style, WORD_LIMITS["standard"])
+        units = select_units(request.question, same_article, limit)
+        body = _render(units) or _plain(top.text)
+        opener = _opener(request.style, request.question)
+        link = f"{top.title}: {top.url}" if top.url else top.title
+        if request.style == "concise_empathetic":
+            text = f"{opener} {body}\n\nMore in {link}".strip()
+        else:
+            text = f"{body}\n\nFull article — {link}"
+        return ModelAnswer(text=text, cited_ids=[top.id], provider=self.name,
+                           model=self.model_id, confidence=top.confidence)

@@ -1,0 +1,1 @@
+"""Services: what the API, the channels and the Python facade call (store + responder)."""
