@@ -88,7 +88,7 @@ def _merge_small(
         if merged and merged[-1][2] + size + 4 <= limit:
             prev_path, prev_body, prev_size = merged[-1]
             label = path.split(" > ")[-1] if path else ""
-            joined = f"{prev_body}\n\n{label}:\n{body}" if label else f"{prev_body}\n\n{body}"
+            joined = f"{prev_body}\n\n**{label}**\n{body}" if label else f"{prev_body}\n\n{body}"
             merged[-1] = (prev_path or path, joined, prev_size + size + 4)
         else:
             merged.append((path, body, size))

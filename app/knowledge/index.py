@@ -111,11 +111,13 @@ class ChromaIndex:
 
     def vectors(self, collection: str, ids: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id (ids Chroma does not have are left out)."""
-        if not ids:
-            return {}
-        res = self._collection(collection).get(ids=ids, include=["embeddings"])
-        return {cid: np.asarray(v, dtype=np.float32)
-                for cid, v in zip(res["ids"], res["embeddings"], strict=True)}
+        out: dict[str, np.ndarray] = {}
+        col = self._collection(collection)
+        for start in range(0, len(ids), self.max_batch):
+            res = col.get(ids=ids[start : start + self.max_batch], include=["embeddings"])
+            out.update((cid, np.asarray(v, dtype=np.float32))
+                       for cid, v in zip(res["ids"], res["embeddings"], strict=True))
+        return out
 
     def count(self, collection: str) -> int:
         return int(self._collection(collection).count())

@@ -49,6 +49,9 @@ class RetrievalConfig:
     """Tuning knobs (defaults chosen on ``knowledge/eval/retrieval_questions.jsonl``)."""
 
     candidates: int = 40
+    # Collections up to this many chunks are searched exactly in memory (Chroma's HNSW missed
+    # ~0.1% of true top-10 neighbours here, sometimes the best one); larger ones use Chroma.
+    exact_max_chunks: int = 200_000
     rrf_k: int = 10
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
@@ -62,6 +65,8 @@ class _Catalog:
     docs: dict[str, DocRecord]
     order: list[str]  # chunk ids in lexical-index order
     by_doc: dict[str, list[str]] = field(default_factory=dict)  # doc id → its chunk ids
+    vector_ids: list[str] = field(default_factory=list)  # rows of ``vectors``
+    vectors: np.ndarray | None = None  # live chunk vectors, for exact dense search
 
 
 class HybridRetriever:
@@ -95,6 +100,11 @@ class HybridRetriever:
                 for c in chunks.values():
                     by_doc.setdefault(c.doc_id, []).append(c.chunk_id)
                 cat = _Catalog(generation, chunks, docs, lex.chunk_ids, by_doc)
+                if 0 < len(chunks) <= self.config.exact_max_chunks:
+                    found = self.kb.index.vectors(collection, list(chunks))
+                    cat.vector_ids = [cid for cid in chunks if cid in found]
+                    cat.vectors = (np.stack([found[c] for c in cat.vector_ids])
+                                   if cat.vector_ids else None)
                 self._catalogs[collection] = cat
             return cat
 
@@ -131,12 +141,27 @@ class HybridRetriever:
         """The ``n`` chunks of one article closest to the query vector, best first."""
         cat = self.catalog(collection)
         ids = cat.by_doc.get(article_id, [])
-        vectors = self.kb.index.vectors(collection, ids)
+        if cat.vectors is not None:
+            rows = {cid: i for i, cid in enumerate(cat.vector_ids)}
+            vectors = {cid: cat.vectors[rows[cid]] for cid in ids if cid in rows}
+        else:
+            vectors = self.kb.index.vectors(collection, ids)
         scored = [(cat.chunks[cid], float(vectors[cid] @ vector)) for cid in ids if cid in vectors]
         scored.sort(key=lambda t: -t[1])
         return scored[:n]
 
     # ---- internals -------------------------------------------------------------------
+    def _dense(self, cat: _Catalog, collection: str, vector: np.ndarray,
+               n: int) -> list[tuple[str, float]]:
+        """Nearest chunks by cosine: exact over the in-memory matrix, else Chroma's index."""
+        if cat.vectors is None:
+            return self.kb.index.query(collection, vector, n)
+        scores = cat.vectors @ vector.astype(np.float32)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top])]
+        return [(cat.vector_ids[i], float(scores[i])) for i in top]
+
     def _allowed(self, doc: DocRecord | None, category: str | None, locale: str | None) -> bool:
         if doc is None:
             return False
@@ -163,7 +188,7 @@ class HybridRetriever:
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "dense") and vector is not None:
-            dense = [(c, s) for c, s in self.kb.index.query(collection, vector, n) if ok(c)]
+            dense = [(c, s) for c, s in self._dense(cat, collection, vector, n) if ok(c)]
         if mode in ("hybrid", "lexical"):
             lexical = [(c, s) for c, s in self.kb.lexical(collection).search(query, n) if ok(c)]
         rankings = []

@@ -282,9 +282,9 @@ class Responder:
         if articles:
             top = articles[0]
             scored = [(Passage(top.article_id, c.chunk_id, top.title, top.url, c.text, s,
-                               "articles", conf), s)
-                      for c, s in self.retriever.article_passages(top.article_id, vector)]
-            out += rank_article_passages(question, scored)[:3]
+                               "articles", conf, c.section, c.idx), s)
+                      for c, s in self.retriever.article_passages(top.article_id, vector, n=8)]
+            out += rank_article_passages(question, scored)[:4]
         for r in articles[1:]:
             out.append(Passage(r.article_id, r.chunk_id, r.title, r.url, r.snippet, r.score,
                                r.collection, 0.0))

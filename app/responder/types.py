@@ -29,6 +29,8 @@ class Passage:
     score: float
     collection: str = "articles"
     confidence: float = 0.0  # calibrated 0..1 relevance of this passage to the question
+    section: str = ""  # heading path within the article
+    index: int = 0  # position of the passage within its article
 
 
 @dataclass(frozen=True)

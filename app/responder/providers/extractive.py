@@ -38,10 +38,23 @@ class _Unit:
     text: str
     pos: int
     group: int  # consecutive list items share a group
+    number: int = 0  # a step's own number in the article
 
 
 def _plain(text: str) -> str:
     return _EMPH.sub("", _LINK.sub(r"\1", text)).strip()
+
+
+def _table_row(line: str) -> str:
+    """A Markdown table row as a sentence ("Next-day: Next business day, $24.99."); the
+    separator row disappears."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if all(re.fullmatch(r":?-{2,}:?", c) or not c for c in cells):
+        return ""
+    cells = [_plain(c) for c in cells if c]
+    if len(cells) < 2:
+        return cells[0] if cells else ""
+    return f"{cells[0]}: {', '.join(cells[1:])}."
 
 
 def split_units(text: str) -> list[_Unit]:
@@ -51,6 +64,8 @@ def split_units(text: str) -> list[_Unit]:
     prev_kind = ""
     for line in text.splitlines():
         line = line.strip()
+        if line.startswith("|"):
+            line = _table_row(line)
         if not line or line.startswith("#"):
             prev_kind = ""
             continue
@@ -60,7 +75,8 @@ def split_units(text: str) -> list[_Unit]:
             if kind != prev_kind:
                 group += 1
             body = step.group(2) if step else bullet.group(1)  # type: ignore[union-attr]
-            units.append(_Unit(kind, _plain(body), len(units), group))
+            number = int(step.group(1)) if step else 0
+            units.append(_Unit(kind, _plain(body), len(units), group, number))
             prev_kind = kind
             continue
         prev_kind = ""
@@ -86,7 +102,9 @@ def _select_from(question_terms: set[str], procedural: bool, units: list[_Unit],
     if steps and (procedural or max(scores[u.pos] for u in steps) > 0):
         best_group = max({u.group for u in steps},
                          key=lambda g: sum(scores[u.pos] for u in steps if u.group == g) + 0.01)
-        chosen = [u for u in steps if u.group == best_group][:8]
+        chosen = [u for u in steps if u.group == best_group][:10]
+        if chosen[-1].text.endswith(":"):
+            chosen += [u for u in units if u.kind == "bullet" and u.group == chosen[-1].group + 1]
         lead = [u for u in units if u.kind == "sentence" and u.pos < chosen[0].pos]
         if lead:
             chosen = [max(lead, key=lambda u: (scores[u.pos], u.pos)), *chosen]
@@ -122,7 +140,13 @@ def select_units(question: str, passages: list[Passage], word_limit: int) -> lis
             chosen += _select_from(terms, procedural, units, budget)
         if sum(len(u.text.split()) for u in chosen) >= 40:
             break
-    return chosen
+    seen: set[str] = set()
+    unique = []
+    for u in chosen:  # neighbouring chunks overlap: say each line once
+        if u.text not in seen:
+            seen.add(u.text)
+            unique.append(u)
+    return unique
 
 
 def _render(units: list[_Unit]) -> str:
@@ -130,7 +154,9 @@ def _render(units: list[_Unit]) -> str:
     step_no = 0
     for u in units:
         if u.kind == "step":
-            step_no += 1
+            # Keep the article's numbering when the steps are contiguous; renumber otherwise.
+            step_no = u.number if u.number == step_no + 1 or step_no == 0 and u.number == 1 \
+                else step_no + 1
             lines.append(f"{step_no}. {u.text}")
         elif u.kind == "bullet":
             lines.append(f"- {u.text}")
@@ -148,6 +174,43 @@ def _opener(style: str, question: str) -> str:
     if _NEGATIVE.search(question):
         return "I'm sorry about the hassle — let's get this sorted."
     return "Happy to help."
+
+
+def section_run(passages: list[Passage]) -> list[Passage]:
+    """The best passage joined by its neighbours from the same section (a procedure split
+    across chunks is answered whole, in article order), then the other passages."""
+    if not passages:
+        return []
+    best = passages[0]
+    if not best.section:
+        return _with_continuation(passages)
+    same = {p.index: p for p in passages if p.section == best.section}
+    lo = hi = best.index
+    while lo - 1 in same:
+        lo -= 1
+    while hi + 1 in same:
+        hi += 1
+    run = [same[i] for i in range(lo, hi + 1)]
+    merged = Passage(best.id, best.chunk_id, best.title, best.url,
+                     "\n".join(p.text for p in run), best.score, best.collection,
+                     best.confidence, best.section, lo)
+    rest = [p for p in passages if p not in run]
+    return _with_continuation([merged, *rest])
+
+
+def _with_continuation(passages: list[Passage]) -> list[Passage]:
+    """A short passage that points "below" is joined by the passage that follows it."""
+    best = passages[0]
+    if not re.search(r"\b(below|following|these steps)\b", best.text, re.I) or \
+            len(best.text.split()) > 80:
+        return passages
+    follow = next((p for p in passages[1:] if p.index == best.index + 1), None)
+    if follow is None:
+        return passages
+    merged = Passage(best.id, best.chunk_id, best.title, best.url,
+                     f"{best.text}\n{follow.text}", best.score, best.collection,
+                     best.confidence, best.section, best.index)
+    return [merged, *[p for p in passages[1:] if p is not follow]]
 
 
 class ExtractiveAnswerModel(AnswerModel):
@@ -169,7 +232,7 @@ class ExtractiveAnswerModel(AnswerModel):
                 text="I couldn't find anything in our help center that answers this.",
                 cited_ids=[], provider=self.name, model=self.model_id, confidence=0.0)
         top = articles[0]
-        same_article = [p for p in articles if p.id == top.id]
+        same_article = section_run([p for p in articles if p.id == top.id])
         limit = WORD_LIMITS.get(request.style, WORD_LIMITS["standard"])
         units = select_units(request.question, same_article, limit)
         body = _render(units) or _plain(top.text)
