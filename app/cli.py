@@ -18,8 +18,9 @@ app = typer.Typer(help="supportbot: grounded AI answers over your help center.",
                   no_args_is_help=True, add_completion=False)
 eval_app = typer.Typer(help="Offline evaluation.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: never hard-wrap lines (a wrapped "file:line" can no longer be grepped).
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception, code: int = 2) -> typer.Exit:

@@ -49,7 +49,7 @@ def build_responder(settings: Settings, kb: KnowledgeBase,
 
 
 def _warm(kb: KnowledgeBase, retriever: HybridRetriever, batcher: QueryBatcher) -> None:
-    kb.recover()
+    kb.recover_if_idle()
     batcher.embed("warm up")
     for c in COLLECTIONS:
         retriever.catalog(c)

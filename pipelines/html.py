@@ -77,12 +77,17 @@ def html_to_document(html: str, default_id: str) -> SourceDocument:
             for m in soup.find_all("meta") if m.get("content")}
     canonical = soup.find("link", rel="canonical")
     url = (canonical.get("href") if isinstance(canonical, Tag) else None) or meta.get("og:url") or ""
-    title_tag = soup.find("h1") or soup.find("title")
-    title = meta.get("og:title") or (title_tag.get_text(" ", strip=True) if title_tag else "")
+    page_title = soup.find("title")
     html_tag = soup.find("html")
     locale = html_tag.get("lang") if isinstance(html_tag, Tag) else None
     _strip_chrome(soup)
     main = _main_element(soup)
+    # The article's own heading, not a site logo marked up as <h1> in the page header.
+    heading = main.find("h1")
+    title = meta.get("og:title") or (
+        heading.get_text(" ", strip=True) if isinstance(heading, Tag)
+        else re.split(r"\s[|–—-]\s", page_title.get_text(" ", strip=True))[0]
+        if isinstance(page_title, Tag) else "")
     text = _to_markdown(main)
     if not text:
         raise ValueError("no article text found in the page body")

@@ -14,15 +14,17 @@ Exactness rules:
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.errors import SourceError
+from app.errors import IndexStoreError, SourceError
 from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.manifest import ChunkRecord, DocRecord, Manifest
@@ -110,12 +112,30 @@ def _prepare_conversation(doc: SourceDocument) -> SourceDocument | None:
     text = scrub_pii(doc.text)
     title = doc.title if doc.title != doc.id else ""
     if not title:
-        first = text.splitlines()[0] if text else doc.id
-        first = first.split(":", 1)[-1].strip()
-        title = first if len(first) <= 90 else first[:87].rsplit(" ", 1)[0] + "…"
+        title = _summary_line(text) or doc.id
     meta = dict(doc.metadata)
     return SourceDocument(id=doc.id, text=text, title=scrub_pii(title), url=doc.url,
                           source=doc.source, line=doc.line, fmt="text", metadata=meta)
+
+
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|dear [^,!\n]{1,40}[,!]|"
+    r"to whom it may concern)(?: there| team| all)?\s*[,!.:\-—]*\s*|(?:so|um|ok|okay)\b,?\s*)+",
+    re.I)
+
+
+def _summary_line(text: str) -> str:
+    """The customer's first real sentence (greetings skipped), at most ~90 characters."""
+    for line in text.splitlines():
+        if not line.startswith("Customer:"):
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+|\n", line.split(":", 1)[1].strip()):
+            sentence = _GREETING.sub("", " ".join(sentence.split())).strip()
+            if len(sentence.split()) >= 3:
+                sentence = sentence[0].upper() + sentence[1:]
+                return sentence if len(sentence) <= 90 else \
+                    sentence[:87].rsplit(" ", 1)[0] + "…"
+    return ""
 
 
 class Ingester:
@@ -142,6 +162,21 @@ class Ingester:
 
     def run(self, paths: Iterable[Path], collection: str | None = None,
             fields: FieldMap = FieldMap(), prune: bool | None = None) -> IngestReport:
+        """Ingest files/directories (one writer at a time per data directory)."""
+        with self._exclusive():
+            return self._run(paths, collection, fields, prune)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self.kb.writer() as mine:
+            if not mine:
+                raise IndexStoreError(
+                    f"another ingest is writing to {self.kb.settings.data_dir} (lock file "
+                    "ingest.lock); wait for it to finish, then run this again")
+            yield
+
+    def _run(self, paths: Iterable[Path], collection: str | None, fields: FieldMap,
+             prune: bool | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         if collection is not None and collection not in COLLECTIONS:
@@ -157,6 +192,39 @@ class Ingester:
         report.seconds = time.perf_counter() - started
         return report
 
+    def add_documents(self, docs: list[SourceDocument], collection: str = "articles"
+                      ) -> IngestReport:
+        """Index documents given in code (no source file, nothing pruned)."""
+        with self._exclusive():
+            return self._add_documents(docs, collection)
+
+    def _add_documents(self, docs: list[SourceDocument], collection: str) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        if self.kb.manifest.pending():
+            report.recovered = self.kb.recover()
+        known = self.kb.manifest.documents(collection)
+        pending: list[_Pending] = []
+        for doc in docs:
+            if collection == "conversations":
+                prepared = _prepare_conversation(doc)
+                if prepared is None:
+                    report.skipped += 1
+                    continue
+                doc = prepared
+            digest = doc.content_hash()
+            old = known.get((collection, doc.id))
+            if old is not None and old.hash == digest:
+                report.unchanged += 1
+                continue
+            pending.append(_Pending(doc, digest, chunk_document(doc, self._counter(),
+                                                                self.chunking), old is None))
+        self._write(collection, pending, report)
+        if pending:
+            self.kb.rebuild_lexical(collection)
+        report.seconds = time.perf_counter() - started
+        return report
+
     # ---- one target ------------------------------------------------------------------
     def _ingest_target(self, target: Target, fields: FieldMap, report: IngestReport) -> bool:
         manifest = self.kb.manifest
@@ -168,7 +236,7 @@ class Ingester:
             for item in load_file(file, fields):
                 if isinstance(item, SourceError):
                     report.fail(item)
-                    failed_files.add(str(file))
+                    failed_files.add(str(file.resolve()))  # compared with resolved sources
                     continue
                 doc: SourceDocument | None = item
                 if target.collection == "conversations":
@@ -186,6 +254,9 @@ class Ingester:
                 old = known.get((target.collection, doc.id))
                 if old is not None and old.hash == digest:
                     report.unchanged += 1
+                    source = str(Path(doc.source).resolve())
+                    if old.source != source:  # the file moved: remember where it lives now
+                        manifest.set_source(target.collection, doc.id, source)
                     continue
                 chunks = chunk_document(doc, self._counter(), self.chunking)
                 pending.append(_Pending(doc, digest, chunks, old is None))
@@ -248,7 +319,8 @@ class Ingester:
                 doc = p.doc
                 Manifest.put_document(
                     tx,
-                    DocRecord(collection, doc.id, p.hash, str(Path(doc.source).resolve()),
+                    DocRecord(collection, doc.id, p.hash,
+                              str(Path(doc.source).resolve()) if doc.source else "",
                               doc.title, doc.url, {**doc.metadata, "line": doc.line}),
                     [ChunkRecord(c.id, collection, c.doc_id, c.index, c.section, c.text,
                                  c.embed_text) for c in p.chunks],

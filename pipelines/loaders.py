@@ -7,6 +7,7 @@ the ingester reports it and goes on.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -65,7 +66,8 @@ def _clean_meta(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: spreadsheet exports and some editors start files with a byte-order mark.
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise SourceError(str(path), f"not UTF-8 text ({e.reason}); re-save it as UTF-8") from e
     except OSError as e:
@@ -81,7 +83,10 @@ def load_markdown(path: Path) -> Iterator[Loaded]:
         try:
             loaded = yaml.safe_load(match.group(1)) or {}
         except yaml.YAMLError as e:
-            yield SourceError(str(path), f"invalid YAML front matter: {e}", line=1)
+            mark = getattr(e, "problem_mark", None)
+            line = mark.line + 2 if mark is not None else 1  # +1 for '---', +1 for 1-based
+            problem = getattr(e, "problem", None) or str(e)
+            yield SourceError(str(path), f"invalid YAML front matter: {problem}", line=line)
             return
         if not isinstance(loaded, dict):
             yield SourceError(str(path), "front matter must be a YAML mapping", line=1)
@@ -196,7 +201,10 @@ def record_to_document(
 def load_jsonl(path: Path, fields: FieldMap) -> Iterator[Loaded]:
     """JSON Lines: one record per line; a malformed line is reported with its number."""
     text = _read_text(path)
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split on U+2028 and
+    # friends, which are legal inside JSON strings.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.rstrip("\r")
         if not raw.strip():
             continue
         try:
@@ -228,7 +236,7 @@ def load_json(path: Path, fields: FieldMap) -> Iterator[Loaded]:
 def load_csv(path: Path, fields: FieldMap) -> Iterator[Loaded]:
     """CSV with a header row; rows are reported by their line number in the file."""
     text = _read_text(path)
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # keeps newlines in quoted fields
     if not reader.fieldnames:
         yield SourceError(str(path), "CSV file has no header row")
         return

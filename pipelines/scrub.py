@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# A card number stands alone: not part of a longer identifier (UPS "1Z…", a spaced USPS
+# tracking number), so no word character or further digit group may touch it.
+_CARD = re.compile(r"(?<![\w-])(?<!\d[ -])(?:\d[ -]?){12,18}\d(?![\w])(?![ -]\d)")
 _PHONE = re.compile(
     r"(?<![\w-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w-])"
     r"|(?<![\w-])\+\d{1,3}(?:[\s.-]?\d{2,4}){2,5}(?![\w-])"
@@ -13,7 +15,7 @@ _PHONE = re.compile(
 )
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _STREET = re.compile(
-    r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,4}"
+    r"\b\d{1,6}\s+(?:(?:[A-Z][a-z]*|\d+(?:st|nd|rd|th))\.?\s+){1,4}"
     r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Ln|Lane|Dr|Drive|Ct|Court|Way|Pl|Place"
     r"|Ter|Terrace|Pkwy|Parkway|Cir|Circle|Hwy|Row|Sq|Square|Close|Crescent)\b\.?(?:,?\s*(?:Apt|Unit|Suite|#)\s*[\w-]+)?",
 )

@@ -7,8 +7,10 @@ eval runner) and pass it down.
 
 from __future__ import annotations
 
+import fcntl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from app.knowledge import COLLECTIONS
@@ -97,8 +99,35 @@ class KnowledgeBase:
         return built
 
     # ---- consistency -----------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[bool]:
+        """Try to become the one writer of this data directory (an exclusive lock file).
+
+        Yields whether the lock was taken. Ingest requires it; recovery runs only under it, so
+        a process starting while an ingest runs never deletes that ingest's fresh vectors. The
+        lock is local to this machine: with a shared Chroma server, run ingests from one host.
+        """
+        path = self.settings.data_dir / "ingest.lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def recover_if_idle(self) -> int:
+        """``recover`` unless an ingest is running right now (then it cleans up itself)."""
+        with self.writer() as mine:
+            return self.recover() if mine else 0
+
     def recover(self) -> int:
-        """Undo what an interrupted ingest left in Chroma; returns how many vectors went."""
+        """Undo what an interrupted ingest left in Chroma; returns how many vectors went.
+
+        Call it only while holding ``writer()`` (``recover_if_idle`` does)."""
         pending = self.manifest.pending()
         removed = 0
         for collection, ids in pending.items():

@@ -7,12 +7,15 @@ corpus-wide, so a rebuild is both simpler and more exact than patching.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import bm25s
+import numpy as np
+from bm25s.stopwords import STOPWORDS_EN
 
 _META = "supportbot.json"
 
@@ -24,11 +27,22 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_STOPWORDS = frozenset(STOPWORDS_EN)
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-worded, Snowball-stemmed tokens (the same for corpus and queries)."""
-    out = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
-                         show_progress=False)
-    return out  # type: ignore[return-value]
+    """Lower-cased, stop-worded, Snowball-stemmed tokens (the same for corpus and queries).
+
+    The same rules as ``bm25s.tokenize(stopwords="en", stemmer=...)``, without its per-call
+    vocabulary and progress-bar set-up, which cost more than the tokenising on short queries.
+
+    >>> tokenize(["Where is my refund?"])
+    [['where', 'my', 'refund']]
+    """
+    stem = _stemmer().stemWords
+    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS])
+            for text in texts]
 
 
 class LexicalIndex:
@@ -53,15 +67,25 @@ class LexicalIndex:
         bm25.index(tokenize(texts), show_progress=False)
         return cls(bm25, list(chunk_ids), generation)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` chunk ids with their BM25 scores (zero-score matches dropped)."""
+    def search(self, query: str, k: int,
+               allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """Top ``k`` chunk ids with their BM25 scores (zero-score matches dropped); with
+        ``allowed``, only among those chunk ids."""
         if self.bm25 is None or not self.chunk_ids:
             return []
         tokens = tokenize([query])
         if not tokens[0]:
             return []
+        mask = None
+        if allowed is not None:
+            mask = np.fromiter((cid in allowed for cid in self.chunk_ids), np.float32,
+                               len(self.chunk_ids))
+            k = min(k, int(mask.sum()))
+            if k == 0:
+                return []
         k = min(k, len(self.chunk_ids))
-        docs, scores = self.bm25.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        docs, scores = self.bm25.retrieve(tokens, k=k, show_progress=False, n_threads=0,
+                                          weight_mask=mask)
         return [(self.chunk_ids[int(d)], float(s))
                 for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 

@@ -167,6 +167,12 @@ class Manifest:
             else:
                 tx.execute("DELETE FROM journal WHERE collection = ?", (collection,))
 
+    def set_source(self, collection: str, doc_id: str, source: str) -> None:
+        """Record that an unchanged document now comes from another file."""
+        with self.transaction() as tx:
+            tx.execute("UPDATE documents SET source = ? WHERE collection = ? AND doc_id = ?",
+                       (source, collection, doc_id))
+
     @staticmethod
     def bump_generation(tx: sqlite3.Connection) -> None:
         tx.execute("INSERT INTO state (key, value) VALUES ('generation', '1') ON CONFLICT(key)"

@@ -151,12 +151,20 @@ class HybridRetriever:
         return scored[:n]
 
     # ---- internals -------------------------------------------------------------------
-    def _dense(self, cat: _Catalog, collection: str, vector: np.ndarray,
-               n: int) -> list[tuple[str, float]]:
-        """Nearest chunks by cosine: exact over the in-memory matrix, else Chroma's index."""
+    def _dense(self, cat: _Catalog, collection: str, vector: np.ndarray, n: int,
+               allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks by cosine: exact over the in-memory matrix, else Chroma's index
+        (asked for more candidates when a filter will discard some)."""
         if cat.vectors is None:
-            return self.kb.index.query(collection, vector, n)
+            return self.kb.index.query(collection, vector, n * 4 if allowed else n)
         scores = cat.vectors @ vector.astype(np.float32)
+        if allowed is not None:
+            mask = np.fromiter((cid in allowed for cid in cat.vector_ids), bool,
+                               len(cat.vector_ids))
+            scores = np.where(mask, scores, -np.inf)
+            n = min(n, int(mask.sum()))
+            if n == 0:
+                return []
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top])]
@@ -178,7 +186,7 @@ class HybridRetriever:
             return []
         cfg = self.config
         filtered = bool(category or locale)
-        n = cfg.candidates * (4 if filtered else 1)
+        n = cfg.candidates
 
         def ok(cid: str) -> bool:
             chunk = cat.chunks.get(cid)
@@ -187,10 +195,18 @@ class HybridRetriever:
 
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
+        allowed = None
+        if filtered:
+            # Search within the matching documents, not among the unfiltered top hits.
+            allowed = {cid for cid in cat.chunks if ok(cid)}
+            if not allowed:
+                return []
         if mode in ("hybrid", "dense") and vector is not None:
-            dense = [(c, s) for c, s in self._dense(cat, collection, vector, n) if ok(c)]
+            dense = [(c, s) for c, s in self._dense(cat, collection, vector, n, allowed)
+                     if ok(c)]
         if mode in ("hybrid", "lexical"):
-            lexical = [(c, s) for c, s in self.kb.lexical(collection).search(query, n) if ok(c)]
+            lexical = [(c, s) for c, s in self.kb.lexical(collection).search(query, n, allowed)
+                       if ok(c)]
         rankings = []
         if dense:
             rankings.append(([c for c, _ in dense], cfg.dense_weight))

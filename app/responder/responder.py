@@ -234,21 +234,20 @@ class Responder:
 
     def _retrieve(self, turn: TurnInput, k: int
                   ) -> tuple[str, np.ndarray, list[SearchResult], float]:
-        """Retrieve with the message alone and, in a conversation, with its context too; keep
-        whichever retrieval is more confident (a follow-up needs less to prefer context)."""
+        """Retrieve with the message alone and, for a follow-up, with its context too; keep
+        whichever retrieval is more confident. A message that stands on its own (a new topic)
+        is never mixed with the previous one."""
         candidates = [turn.message]
         context = contextual_query(turn.history, turn.message)
-        if context is not None:
+        if context is not None and is_follow_up(turn.message):
             candidates.append(context)
         best: tuple[str, np.ndarray, list[SearchResult], float] | None = None
         for i, query in enumerate(candidates):
             vector = self.embed(query)
             found = self.retriever.search(query, k, ("articles",), vector=vector)
             conf = confidence(found)
-            if i == 1 and best is not None:
-                margin = -0.05 if is_follow_up(turn.message) else 0.1
-                if conf <= best[3] + margin:
-                    continue
+            if i == 1 and best is not None and conf <= best[3] - 0.05:
+                continue
             best = (query, vector, found, conf)
         assert best is not None
         return best

@@ -1,0 +1,195 @@
+"""``AICustomerServiceChatbot``: the seed's Python API, a thin facade over the real services.
+
+Example:
+    >>> from app import AICustomerServiceChatbot, Channel, TicketPriority
+    >>> bot = AICustomerServiceChatbot(api_key=None)          # offline extractive answers
+    >>> conv_id = bot.create_conversation("u1", Channel.WEB, "Where is my order?")
+    >>> bot.get_response(conv_id)["message"]
+    >>> ticket = bot.create_ticket(conv_id, "Order never arrived", TicketPriority.HIGH)
+    >>> bot.get_analytics()["total_conversations"]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.errors import ValidationError
+from app.knowledge.base import KnowledgeBase
+from app.knowledge.retriever import HybridRetriever, SearchResult
+from app.responder.responder import Reply
+from app.services.analytics import analytics
+from app.services.conversations import ConversationService
+from app.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Channel(str, Enum):
+    """Where a conversation happens."""
+
+    WEB = "web"
+    SMS = "sms"
+    EMAIL = "email"
+    WHATSAPP = "whatsapp"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    API = "api"
+    VOICE = "voice"
+
+
+class TicketPriority(str, Enum):
+    """Queue priority of a ticket (``MEDIUM`` is an alias of ``NORMAL``)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    MEDIUM = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as the facade returns it."""
+
+    ticket_id: str
+    number: int
+    conversation_id: str | None
+    subject: str
+    priority: str
+    status: str
+
+
+class KnowledgeBaseFacade:
+    """The chatbot's knowledge base: add articles (searchable at once) and search them."""
+
+    def __init__(self, kb: KnowledgeBase, retriever: HybridRetriever) -> None:
+        self._kb = kb
+        self._retriever = retriever
+
+    def add_article(self, title: str, content: str, category: str | None = None,
+                    article_id: str | None = None, url: str = "",
+                    tags: list[str] | None = None) -> str:
+        """Index one article; returns its id (derived from the title when not given)."""
+        from pipelines.documents import SourceDocument
+        from pipelines.ingest import Ingester
+
+        if not content.strip():
+            raise ValidationError("article content is empty")
+        doc_id = article_id or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "article"
+        meta: dict[str, Any] = {"locale": "en"}
+        if category:
+            meta["category"] = category
+        if tags:
+            meta["tags"] = list(tags)
+        doc = SourceDocument(id=doc_id, text=content, title=title, url=url, metadata=meta)
+        report = Ingester(self._kb, progress=False).add_documents([doc], "articles")
+        if report.failed:
+            raise ValidationError(f"could not index article {doc_id!r}: {report.errors}")
+        return doc_id
+
+    def search(self, query: str, k: int = 5) -> list[SearchResult]:
+        return self._retriever.search(query, k)
+
+    def __len__(self) -> int:
+        return self._kb.manifest.counts().get("articles", {}).get("documents", 0)
+
+
+class AICustomerServiceChatbot:
+    """Conversations, answers, tickets and analytics in one object.
+
+    Args:
+        api_key: an Anthropic key for Claude answers; ``None`` uses the offline responder.
+        data_dir: where the index and database live (default: ``SUPPORTBOT_DATA_DIR``).
+        knowledge_path: ingested on first use when the knowledge base is empty.
+    """
+
+    def __init__(self, api_key: str | None = None, data_dir: str | Path | None = None,
+                 knowledge_path: str | Path | None = ROOT / "knowledge",
+                 settings: Settings | None = None) -> None:
+        from app.main import build_responder
+        from app.responder.variants import load_variants
+
+        base = settings or Settings()
+        updates: dict[str, Any] = {"anthropic_api_key": api_key}
+        if data_dir is not None:
+            updates["data_dir"] = Path(data_dir)
+        if not base.variants_path.is_absolute() and not base.variants_path.exists():
+            updates["variants_path"] = ROOT / base.variants_path
+        self.settings = base.model_copy(update=updates)
+        self._kb = KnowledgeBase(self.settings)
+        if knowledge_path and not self._kb.manifest.counts().get("articles"):
+            from pipelines.ingest import Ingester
+
+            Ingester(self._kb, progress=False).run([Path(knowledge_path)])
+        self._retriever = HybridRetriever(self._kb)
+        self._store = Store.from_settings(self.settings)
+        responder, self._batcher = build_responder(self.settings, self._kb, self._retriever)
+        self._service = ConversationService(self._store, responder,
+                                            load_variants(self.settings.variants_path),
+                                            self.settings)
+        self.knowledge_base = KnowledgeBaseFacade(self._kb, self._retriever)
+        self._last: dict[str, Reply] = {}
+
+    @property
+    def system_prompt(self) -> str:
+        """The system prompt of the first variant (setting it applies to every variant)."""
+        return self._service.variants.variants[0].system_prompt
+
+    @system_prompt.setter
+    def system_prompt(self, prompt: str) -> None:
+        if len(prompt.strip()) < 20:
+            raise ValidationError("system_prompt is too short to guide the assistant")
+        config = self._service.variants
+        self._service.variants = config.model_copy(update={"variants": tuple(
+            v.model_copy(update={"system_prompt": prompt}) for v in config.variants)})
+
+    def create_conversation(self, user_id: str, channel: Channel | str = Channel.WEB,
+                            initial_message: str | None = None) -> str:
+        """Start a conversation; returns its id (the initial message is answered now)."""
+        conv, turn = self._service.start(user_id, Channel(channel).value, initial_message)
+        if turn is not None:
+            self._last[conv.id] = turn.reply
+        return conv.id
+
+    def get_response(self, conversation_id: str, message: str | None = None) -> dict[str, Any]:
+        """Answer ``message`` (or return the reply to the last one) as a dict with ``message``."""
+        if message is not None:
+            self._last[conversation_id] = self._service.post(conversation_id, message).reply
+        reply = self._last.get(conversation_id)
+        if reply is None:
+            messages = self._store.messages.for_conversation(conversation_id)
+            last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+            if last is None:
+                raise ValidationError("nothing to respond to yet: pass a message")
+            return {"message": last.body, "decision": last.reply.decision if last.reply
+                    else None, "citations": [], "conversation_id": conversation_id}
+        return {"message": reply.text, "decision": reply.decision, "reason": reply.reason,
+                "citations": [c.__dict__ for c in reply.citations],
+                "confidence": reply.confidence, "variant": reply.variant,
+                "conversation_id": conversation_id}
+
+    def create_ticket(self, conversation_id: str | None, subject: str,
+                      priority: TicketPriority | str = TicketPriority.NORMAL) -> Ticket:
+        """Open a ticket for a conversation (or update its open one)."""
+        level = TicketPriority(priority).value
+        if conversation_id is None:
+            rec = self._store.tickets.create(subject, priority=level)
+        else:
+            rec, _ = self._store.tickets.escalate(conversation_id, subject=subject,
+                                                  priority=level, reason_code="manual")
+        return Ticket(rec.id, rec.number, rec.conversation_id, rec.subject, rec.priority,
+                      rec.status)
+
+    def get_analytics(self) -> dict[str, Any]:
+        """Totals, AI resolution rate, channel distribution, CSAT, per variant."""
+        return analytics(self._store,
+                         window_hours=self.settings.soft_resolution_window_hours)
+
+    def close(self) -> None:
+        self._batcher.close()
+        self._store.close()
