@@ -82,6 +82,7 @@ class Reply:
     usage: Usage | None = None
     fallback_from: str | None = None
     detail: str = ""
+    passages: list[Passage] = field(default_factory=list)  # what the model was given
 
     @property
     def cited_article_ids(self) -> list[str]:
@@ -230,7 +231,7 @@ class Responder:
                     priority=decision.priority, citations=citations, provider=answer.provider,
                     model=answer.model, usage=answer.usage, fallback_from=answer.fallback_from,
                     detail=decision.detail, latency_ms=(self.clock() - started) * 1000,
-                    **record)  # type: ignore[arg-type]
+                    passages=request.passages, **record)  # type: ignore[arg-type]
 
     def _retrieve(self, turn: TurnInput, k: int
                   ) -> tuple[str, np.ndarray, list[SearchResult], float]:

@@ -1,0 +1,133 @@
+"""Run labelled cases through the real responder, for each variant, one row per case × variant.
+
+Same retrieval, same data, same order for every variant; the offline path is deterministic.
+Rows are appended to ``rows.jsonl`` in the output directory as they finish, so an interrupted
+run resumes where it stopped; the complete table is written as Parquet and CSV at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from app.responder.responder import Reply, Responder, TurnInput
+from app.responder.types import Turn
+from app.responder.variants import Variant
+from eval.datasets import EvalCase
+
+ROWS_FILE = "rows.jsonl"
+
+
+class Judge(Protocol):
+    """Decides whether an answer is correct given the reference (e.g. Claude as judge)."""
+
+    def __call__(self, question: str, reference: str, answer: str) -> bool | None: ...
+
+
+def run_case(responder: Responder, case: EvalCase, variant: Variant) -> list[Reply]:
+    """Feed the case's turns one by one, as a customer would, carrying the history."""
+    history: list[Turn] = []
+    replies: list[Reply] = []
+    clarified = False
+    for message in case.turns:
+        reply = responder.respond(TurnInput(message, variant, list(history), clarified))
+        replies.append(reply)
+        clarified = clarified or reply.decision == "clarify"
+        history += [Turn("customer", message), Turn("assistant", reply.text)]
+    return replies
+
+
+def row_for(case: EvalCase, variant: Variant, replies: list[Reply]) -> dict[str, Any]:
+    """The runner's output row (the columns eval.metrics expects)."""
+    final = replies[-1]
+    gold = set(case.gold_article_ids)
+    resolved_at = next((i for i, r in enumerate(replies, start=1)
+                        if r.decision == "answer" and gold & set(r.cited_article_ids)), None)
+    escalations = [r for r in replies if r.decision == "escalate"]
+    return {
+        "case_id": case.id, "variant": variant.name, "kind": case.kind, "tier": case.tier,
+        "category": case.category, "channel": case.channel, "persona": case.persona,
+        "gold_sentiment": case.sentiment, "needs_human": case.needs_human,
+        "human_reason": case.human_reason, "gold_article_ids": list(case.gold_article_ids),
+        "reference_answer": case.reference_answer, "question": case.turns[-1],
+        "n_turns": len(case.turns), "answer": final.text, "decision": final.decision,
+        "escalated": bool(escalations), "clarified": any(r.decision == "clarify" for r in replies),
+        "escalation_reason": escalations[0].reason if escalations else None,
+        "cited_article_ids": list(final.cited_article_ids),
+        "retrieved_ids": [str(r["id"]) for r in final.retrieval if r["collection"] == "articles"],
+        "contexts": [p.text for p in final.passages],
+        "confidence": float(final.confidence),
+        "latency_ms": float(np.mean([r.latency_ms for r in replies])),
+        "sentiment_scores": [float(r.sentiment) for r in replies],
+        "turns_to_resolution": resolved_at, "provider": final.provider, "model": final.model,
+        "fallback_from": final.fallback_from,
+        "input_tokens": sum(r.usage.input_tokens for r in replies if r.usage),
+        "output_tokens": sum(r.usage.output_tokens for r in replies if r.usage),
+    }
+
+
+def _done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a row cut off by the interruption is simply redone
+            rows[(row["case_id"], row["variant"])] = row
+    return rows
+
+
+def run_eval(
+    responder: Responder, cases: Sequence[EvalCase], variants: Sequence[Variant], out_dir: Path,
+    *, embed: Callable[[list[str]], np.ndarray] | None = None, judge: Judge | None = None,
+    resume: bool = True, progress: bool | None = None,
+) -> pd.DataFrame:
+    """Every case × variant through ``responder``; returns (and writes) the rows table.
+
+    Args:
+        embed: texts → normalised vectors, for the answer-vs-reference ``similarity`` (the
+            offline judge); ``None`` leaves similarity empty.
+        judge: an LLM judge for ``judge_correct`` (``None`` offline).
+        resume: keep rows already in ``out_dir/rows.jsonl`` and run only the missing ones.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows_path = out_dir / ROWS_FILE
+    if not resume and rows_path.exists():
+        rows_path.unlink()
+    done = _done(rows_path)
+    todo = [(c, v) for c in cases for v in variants if (c.id, v.name) not in done]
+    with rows_path.open("a", encoding="utf-8") as sink:
+        for case, variant in tqdm(todo, desc="eval", unit="case", disable=None
+                                  if progress is None else not progress, leave=False):
+            started = time.perf_counter()
+            row = row_for(case, variant, run_case(responder, case, variant))
+            row["similarity"] = _similarity(embed, row["answer"], case.reference_answer)
+            row["judge_correct"] = (judge(case.turns[-1], case.reference_answer, row["answer"])
+                                    if judge is not None and case.reference_answer else None)
+            row["wall_ms"] = (time.perf_counter() - started) * 1000
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sink.flush()
+            done[(case.id, variant.name)] = row
+    order = {(c.id, v.name): i for i, (c, v) in enumerate((c, v) for c in cases
+                                                           for v in variants)}
+    table = pd.DataFrame([done[k] for k in sorted(done, key=lambda k: order.get(k, 1 << 30))
+                          if k in order])
+    table.to_parquet(out_dir / "rows.parquet", index=False)
+    table.to_csv(out_dir / "rows.csv", index=False)
+    return table
+
+
+def _similarity(embed: Callable[[list[str]], np.ndarray] | None, answer: str,
+                reference: str) -> float | None:
+    if embed is None or not answer or not reference:
+        return None
+    a, b = embed([answer, reference])
+    return float(np.clip(a @ b, -1.0, 1.0))
