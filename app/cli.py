@@ -206,6 +206,34 @@ def eval_retrieval(
     out.print(table)
 
 
+@eval_app.command("run")
+def eval_run(
+    variants: Annotated[str, typer.Option(help="Comma-separated variants; the first is the "
+                                          "control.")] = "control,concise_empathetic",
+    dataset: Annotated[Path, typer.Option(help="Labelled cases (.jsonl or .csv).")] = Path(
+        "knowledge/eval/cases.jsonl"),
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("eval-out"),
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N cases.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume",
+                                         help="Keep rows already in OUT.")] = True,
+    ragas: Annotated[bool, typer.Option("--ragas/--no-ragas")] = True,
+    live: Annotated[bool, typer.Option("--live/--no-live",
+                                       help="Add the store's live A/B figures.")] = True,
+) -> None:
+    """Run every case through each variant and write report.md, report.html and tables."""
+    from eval.experiment import run_experiment
+
+    try:
+        report = run_experiment(get_settings(), [v.strip() for v in variants.split(",")
+                                                 if v.strip()], dataset, out, limit=limit,
+                                resume=resume, ragas=ragas, live=live)
+    except (SupportbotError, ValueError) as e:
+        raise _fail(e) from e
+    for line in report.headline:
+        typer.echo(f"- {line}")
+    typer.echo(f"report: {report.markdown} and {report.html}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

@@ -44,6 +44,13 @@ def run_case(responder: Responder, case: EvalCase, variant: Variant) -> list[Rep
     return replies
 
 
+def gold_passages(responder: Responder, case: EvalCase) -> list[str]:
+    """The texts of the gold articles' chunks (ragas's reference contexts)."""
+    catalog = responder.retriever.catalog("articles")
+    return [catalog.chunks[cid].text for doc in case.gold_article_ids
+            for cid in catalog.by_doc.get(doc, [])]
+
+
 def row_for(case: EvalCase, variant: Variant, replies: list[Reply]) -> dict[str, Any]:
     """The runner's output row (the columns eval.metrics expects)."""
     final = replies[-1]
@@ -109,6 +116,7 @@ def run_eval(
                                   if progress is None else not progress, leave=False):
             started = time.perf_counter()
             row = row_for(case, variant, run_case(responder, case, variant))
+            row["reference_contexts"] = gold_passages(responder, case)
             row["similarity"] = _similarity(embed, row["answer"], case.reference_answer)
             row["judge_correct"] = (judge(case.turns[-1], case.reference_answer, row["answer"])
                                     if judge is not None and case.reference_answer else None)

@@ -4,7 +4,7 @@ Modules: ``retrieval`` (hit-recall@k, MRR, nDCG@k), ``resolution`` (resolved / c
 handled), ``escalation`` (precision, recall, F1, false and missed escalations), ``csat`` (the CSAT
 proxy and its fit); A/B statistics live in ``eval.stats``.
 
-Every metric reads the runner's rows: one per case × variant, as a dict or a pandas row, with the
+Every metric reads the runner's rows: one per case x variant, as a dict or a pandas row, with the
 columns in ``ROW_COLUMNS``. Each module validates its inputs first (a ``ValueError`` that names
 the missing column and the fix), then computes in pure functions. A rate over nothing is NaN,
 never 0: "no data" must not read as "0 %".
@@ -32,7 +32,7 @@ Row = Mapping[str, Any]
 
 def _fix_hint(names: Iterable[str]) -> str:
     listed = ", ".join(repr(n) for n in names)
-    return (f"add {listed} to every row (the runner emits one row per case × variant with the "
+    return (f"add {listed} to every row (the runner emits one row per case x variant with the "
             f"columns in eval.metrics.ROW_COLUMNS)")
 
 

@@ -17,7 +17,7 @@ needs no human         FP (false)          TN
   so it is 0 (not NaN) when the assistant escalates nothing although some cases need a human;
   NaN only when no case needs a human and nothing escalated.
 - **false-escalation rate** = FP / (FP + TN): escalated among the cases that need no human.
-- **missed-escalation rate** = FN / (TP + FN) = 1 − recall: not escalated among the cases that
+- **missed-escalation rate** = FN / (TP + FN) = 1 - recall: not escalated among the cases that
   need a human.
 - **escalation rate** = (TP + FP) / n.
 """
@@ -36,7 +36,7 @@ _COLUMNS = ("variant", "needs_human", "escalated")
 
 @dataclass(frozen=True)
 class EscalationCounts:
-    """The 2×2 counts of ``escalated`` against the gold ``needs_human``.
+    """The 2x2 counts of ``escalated`` against the gold ``needs_human``.
 
     Args:
         tp: needs a human and escalated. fp: needs no human but escalated.
@@ -107,7 +107,7 @@ def counts_of(df: pd.DataFrame) -> EscalationCounts:
 
 
 def confusion_matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """The 2×2 table: index ``needs human`` / ``needs no human``, columns ``escalated`` /
+    """The 2x2 table: index ``needs human`` / ``needs no human``, columns ``escalated`` /
     ``not escalated`` (counts over all of ``df``; filter it first for one variant)."""
     c = counts_of(df)
     return pd.DataFrame(

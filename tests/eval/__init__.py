@@ -1,0 +1,1 @@
+"""Tests for eval/: metrics and A/B statistics."""
