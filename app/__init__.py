@@ -1,4 +1,7 @@
-"""supportbot: grounded AI customer-service answers. ``from app import AICustomerServiceChatbot``."""
+"""supportbot: grounded AI customer-service answers.
+
+``from app import AICustomerServiceChatbot, Channel, TicketPriority``
+"""
 
 from typing import Any
 

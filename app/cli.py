@@ -64,9 +64,10 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        for e in report.errors:
-            where = f"{e['source']}:{e['line']}" if e["line"] else e["source"]
-            err.print(f"[yellow]skipped[/yellow] {where}: {e['error']}", highlight=False)
+        for problem in report.errors:
+            where = (f"{problem['source']}:{problem['line']}" if problem["line"]
+                     else problem["source"])
+            err.print(f"[yellow]skipped[/yellow] {where}: {problem['error']}", highlight=False)
         out.print(
             f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
             f"deleted {report.deleted}, skipped {report.skipped} unresolved, "
@@ -110,7 +111,8 @@ def search(
         help='JSONL file of {"id","question"} lines (batch mode).')] = None,
     collection: Annotated[list[str] | None, typer.Option(help="Collection(s) to search.")] = None,
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
-    locale: Annotated[str | None, typer.Option(help="Only this locale (prefix, e.g. 'es').")] = None,
+    locale: Annotated[str | None, typer.Option(
+        help="Only this locale (prefix, e.g. 'es').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Search the knowledge base (hybrid dense + BM25)."""
@@ -181,7 +183,8 @@ def serve(
 
 @eval_app.command("retrieval")
 def eval_retrieval(
-    questions: Annotated[Path, typer.Option(help="JSONL with question and gold_article_ids.")] = Path(
+    questions: Annotated[Path, typer.Option(
+        help="JSONL with question and gold_article_ids.")] = Path(
         "knowledge/eval/retrieval_questions.jsonl"),
     k: Annotated[int, typer.Option(min=1, max=100)] = 10,
     modes: Annotated[str, typer.Option(help="Comma-separated: lexical,dense,hybrid.")] =

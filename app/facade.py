@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from app.store import Store
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     """Where a conversation happens."""
 
     WEB = "web"
@@ -42,7 +42,7 @@ class Channel(str, Enum):
     VOICE = "voice"
 
 
-class TicketPriority(str, Enum):
+class TicketPriority(StrEnum):
     """Queue priority of a ticket (``MEDIUM`` is an alias of ``NORMAL``)."""
 
     LOW = "low"

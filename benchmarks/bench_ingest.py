@@ -66,7 +66,8 @@ def bench_ours(corpus: Path, data: Path, embedder: Any) -> dict[str, Any]:
     docs = cold.added
     return {
         "documents": docs, "chunks": cold.chunks_embedded, "tokens": cold.tokens_embedded,
-        "seconds": cold_s, "docs_per_s": docs / cold_s, "tokens_per_s": cold.tokens_embedded / cold_s,
+        "seconds": cold_s, "docs_per_s": docs / cold_s,
+        "tokens_per_s": cold.tokens_embedded / cold_s,
         "unchanged_seconds": unchanged_s, "unchanged_embedded": again.chunks_embedded,
         "edit_seconds": edit_s, "edit_updated": edit.updated, "edit_chunks": edit.chunks_embedded,
         "kb": kb,
@@ -176,7 +177,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     o, lc_, b = result["ours"], result["langchain"], result["bare_model"]
-    print(f"corpus: {o['documents']} documents ({args.corpus}, x{args.repeat}); {result['machine']}")
+    print(f"corpus: {o['documents']} documents ({args.corpus}, x{args.repeat}); "
+          f"{result['machine']}")
     print(f"{'pipeline':<12}{'docs':>6}{'chunks':>8}{'tokens':>9}{'seconds':>9}{'docs/s':>9}"
           f"{'tokens/s':>10}")
     for name, r in (("supportbot", o), ("langchain", lc_)):

@@ -33,7 +33,8 @@ from pipelines.ingest import Ingester  # noqa: E402
 from pipelines.loaders import load_file, walk  # noqa: E402
 
 
-def naive_floor(articles: Path, rows: list[dict[str, Any]], embedder: Any, k: int) -> dict[str, float]:
+def naive_floor(articles: Path, rows: list[dict[str, Any]], embedder: Any,
+                k: int) -> dict[str, float]:
     chunks: list[tuple[str, str]] = []
     for f in walk(articles):
         for d in load_file(f):

@@ -9,6 +9,7 @@ third of the data (the weights printed are then refitted on everything).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -41,7 +42,7 @@ def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error over equal-width probability bins."""
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         mask = (p >= lo) & (p < hi if hi < 1 else p <= hi)
         if mask.any():
             total += mask.sum() / len(p) * abs(p[mask].mean() - y[mask].mean())
@@ -82,7 +83,7 @@ def main() -> None:
     w = fit_logistic(x[train], y[train])
     p = 1 / (1 + np.exp(-(w[0] + x[test] @ w[1:])))
     report: dict[str, Any] = {
-        "n": int(len(y)), "positives": int(y.sum()), "held_out": int(len(test)),
+        "n": len(y), "positives": int(y.sum()), "held_out": len(test),
         "brier": float(np.mean((p - y[test]) ** 2)),
         "ece": calibration_error(p, y[test]),
         "accuracy@0.5": float(np.mean((p >= 0.5) == (y[test] == 1))),

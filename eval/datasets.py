@@ -127,7 +127,7 @@ def cases_from_store(store: Any, start: datetime | None = None, end: datetime | 
     turns, the articles the last answer cited are gold, and that answer is the reference."""
     cases = []
     for conv in store.conversations.find(limit=limit):
-        if start and conv.created_at < start or end and conv.created_at >= end:
+        if (start and conv.created_at < start) or (end and conv.created_at >= end):
             continue
         feedback = store.feedback.for_conversation(conv.id)
         if not any(f.resolved for f in feedback):

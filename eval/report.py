@@ -19,15 +19,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from eval.metrics.csat import with_csat_proxy  # noqa: E402
-from eval.metrics.escalation import confusion_matrix, escalation_table  # noqa: E402
-from eval.metrics.resolution import resolution_table, with_outcomes  # noqa: E402
-from eval.metrics.retrieval import recall_at_k, retrieval_table  # noqa: E402
-from eval.stats import Comparison, bootstrap_ci, compare_variants, segment_breakdown  # noqa: E402
+from eval.metrics.csat import with_csat_proxy
+from eval.metrics.escalation import confusion_matrix, escalation_table
+from eval.metrics.resolution import resolution_table, with_outcomes
+from eval.metrics.retrieval import recall_at_k, retrieval_table
+from eval.stats import Comparison, bootstrap_ci, compare_variants, segment_breakdown
 
 # Metrics compared between variants: (column, label, higher is better).
 COMPARED = (
@@ -135,7 +135,8 @@ def plot_bars(scored: pd.DataFrame, variants: Sequence[str]) -> str:
                ("escalated", "escalation rate"), ("csat_proxy", "CSAT proxy")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4))
     for ax, (column, label) in zip(axes, metrics, strict=True):
-        means, errs = [], [[], []]
+        means: list[float] = []
+        errs: list[list[float]] = [[], []]
         for v in variants:
             values = scored.loc[scored["variant"] == v, column].dropna().to_numpy(float)
             mean = float(values.mean()) if len(values) else math.nan

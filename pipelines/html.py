@@ -18,10 +18,12 @@ _NOISE_HINT = re.compile(r"(breadcrumb|sidebar|cookie|newsletter|share|related|c
 
 
 def _main_element(soup: BeautifulSoup) -> Tag:
+    body_hint: dict[str, Any] = {"class": _BODY_HINT}
+    role_main: dict[str, Any] = {"role": "main"}
     for finder in (
-        lambda: soup.find(attrs={"class": _BODY_HINT}) or soup.find(id=_BODY_HINT),
+        lambda: soup.find(None, body_hint) or soup.find(id=_BODY_HINT),
         lambda: soup.find("article"),
-        lambda: soup.find("main") or soup.find(attrs={"role": "main"}),
+        lambda: soup.find("main") or soup.find(None, role_main),
         lambda: soup.body,
     ):
         found = finder()
@@ -76,7 +78,8 @@ def html_to_document(html: str, default_id: str) -> SourceDocument:
     meta = {m.get("name") or m.get("property"): m.get("content")
             for m in soup.find_all("meta") if m.get("content")}
     canonical = soup.find("link", rel="canonical")
-    url = (canonical.get("href") if isinstance(canonical, Tag) else None) or meta.get("og:url") or ""
+    href = canonical.get("href") if isinstance(canonical, Tag) else None
+    url = href or meta.get("og:url") or ""
     page_title = soup.find("title")
     html_tag = soup.find("html")
     locale = html_tag.get("lang") if isinstance(html_tag, Tag) else None

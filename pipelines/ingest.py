@@ -180,7 +180,8 @@ class Ingester:
         started = time.perf_counter()
         report = IngestReport()
         if collection is not None and collection not in COLLECTIONS:
-            raise SourceError(collection, f"unknown collection (use one of {', '.join(COLLECTIONS)})")
+            raise SourceError(
+                collection, f"unknown collection (use one of {', '.join(COLLECTIONS)})")
         targets = plan_targets(list(paths), collection, prune)
         report.recovered = self.kb.recover() if self.kb.manifest.pending() else 0
         changed: set[str] = set()
@@ -238,12 +239,13 @@ class Ingester:
                     report.fail(item)
                     failed_files.add(str(file.resolve()))  # compared with resolved sources
                     continue
-                doc: SourceDocument | None = item
+                doc: SourceDocument = item
                 if target.collection == "conversations":
-                    doc = _prepare_conversation(item)
-                    if doc is None:
+                    prepared = _prepare_conversation(item)
+                    if prepared is None:
                         report.skipped += 1
                         continue
+                    doc = prepared
                 if doc.id in seen:
                     report.fail(SourceError(
                         doc.source, f"duplicate id '{doc.id}' (first seen in {seen[doc.id]}); "

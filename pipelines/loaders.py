@@ -269,7 +269,8 @@ def load_file(path: Path, fields: FieldMap = FieldMap()) -> Iterator[Loaded]:
     if loader is None:
         yield SourceError(
             str(path),
-            f"unsupported file type '{path.suffix}' (supported: {', '.join(sorted(SUPPORTED_EXT))})",
+            f"unsupported file type '{path.suffix}' "
+            f"(supported: {', '.join(sorted(SUPPORTED_EXT))})",
         )
         return
     try:

@@ -47,7 +47,8 @@ async def search(
         if c not in COLLECTIONS:
             from fastapi import HTTPException
 
-            raise HTTPException(422, f"unknown collection '{c}'; use one of {', '.join(COLLECTIONS)}")
+            raise HTTPException(
+                422, f"unknown collection '{c}'; use one of {', '.join(COLLECTIONS)}")
     results = await run_in_threadpool(retriever.search, q, k, colls, category, locale)
     return SearchResponse(query=q, results=[SearchHit(**{
         f: getattr(r, f) for f in SearchHit.model_fields}) for r in results])

@@ -4,5 +4,5 @@ COLLECTIONS = ("articles", "conversations")
 
 
 def chroma_name(collection: str) -> str:
-    """Chroma collection name for one of our logical collections (``articles`` → ``kb_articles``)."""
+    """Chroma collection name of a logical collection (``articles`` → ``kb_articles``)."""
     return f"kb_{collection}"

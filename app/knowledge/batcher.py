@@ -100,8 +100,9 @@ class QueryBatcher:
                     self._queue.put(_STOP)
                     break
                 items.append(item)
-            texts = [t for t, _ in items]  # type: ignore[misc]
-            futures = [f for _, f in items]  # type: ignore[misc]
+            pairs: list[tuple[str, Future[np.ndarray]]] = items  # type: ignore[assignment]
+            texts = [t for t, _ in pairs]
+            futures = [f for _, f in pairs]
             try:
                 vectors = self.embedder.embed_documents(texts)
             except Exception as e:  # delivered to every waiting caller

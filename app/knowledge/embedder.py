@@ -125,12 +125,11 @@ class SentenceTransformerEmbedder(Embedder):
         self.device = device
         self.batch_size = batch_size
         self.name = model_path.name
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        get_dim = (getattr(self.model, "get_embedding_dimension", None)
+                   or self.model.get_sentence_embedding_dimension)
         self.dim = int(get_dim() or 0)
         self._prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
-        self.max_seq_length = int(self.model.max_seq_length)
+        self.max_seq_length = int(self.model.max_seq_length or 256)
         self._lock = threading.Lock()
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -127,7 +127,8 @@ class HybridRetriever:
         results.sort(key=lambda r: -r.score)
         return results[:k]
 
-    def search_many(self, queries: list[str], k: int = 5, **kwargs: Any) -> list[list[SearchResult]]:
+    def search_many(self, queries: list[str], k: int = 5,
+                    **kwargs: Any) -> list[list[SearchResult]]:
         """Search many queries, embedding them in one batch."""
         mode = kwargs.get("mode", "hybrid")
         vectors = (self.kb.embedder.embed_documents(queries) if mode != "lexical"

@@ -295,7 +295,8 @@ class Responder:
         return out
 
 
-def _scores(articles: list[SearchResult], others: list[list[SearchResult]]) -> list[dict[str, object]]:
+def _scores(articles: list[SearchResult],
+            others: list[list[SearchResult]]) -> list[dict[str, object]]:
     return [{"id": r.article_id, "collection": r.collection, "score": r.score,
              "dense": r.dense_score, "lexical": r.lexical_score}
             for r in [*articles, *[x for g in others for x in g]]]

@@ -10,7 +10,8 @@ A case is **RESOLVED** by the assistant when all four hold:
 (d) the answer is correct: ``judge_correct`` is True when a judge ran (the cell is not
     None/NaN); otherwise the offline judge's ``similarity`` to the reference answer is
     ≥ ``SIMILARITY_THRESHOLD`` (0.5: on the sample eval set, answers citing a gold
-    article scored 0.66 on average against the reference, answers citing a wrong one 0.51). A row that passes (a)-(c) with neither verdict is an
+    article scored 0.66 on average against the reference, answers citing a wrong one 0.51).
+    A row that passes (a)-(c) with neither verdict is an
     input error (``ValueError``): silently counting it as unresolved would bias the rate.
 
 A case is **CORRECTLY HANDLED** when any branch holds:

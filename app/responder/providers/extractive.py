@@ -155,7 +155,7 @@ def _render(units: list[_Unit]) -> str:
     for u in units:
         if u.kind == "step":
             # Keep the article's numbering when the steps are contiguous; renumber otherwise.
-            step_no = u.number if u.number == step_no + 1 or step_no == 0 and u.number == 1 \
+            step_no = u.number if u.number == step_no + 1 or (step_no == 0 and u.number == 1) \
                 else step_no + 1
             lines.append(f"{step_no}. {u.text}")
         elif u.kind == "bullet":
