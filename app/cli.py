@@ -174,9 +174,11 @@ def serve(
     """Serve the HTTP API."""
     import uvicorn
 
+    from app.logs import configure
     from app.main import create_app
 
     settings = get_settings()
+    configure(settings.log_level)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level)
 
