@@ -21,6 +21,7 @@ server → client
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -91,9 +92,13 @@ async def chat(ws: WebSocket) -> None:
     conversation_id: str | None = None
     try:
         while True:
-            frame = await ws.receive_json()
-            kind = frame.get("type") if isinstance(frame, dict) else None
+            raw = await ws.receive_text()
             try:
+                try:
+                    frame = json.loads(raw)
+                except json.JSONDecodeError as e:
+                    raise SupportbotError(f"frames must be JSON objects ({e.msg})") from e
+                kind = frame.get("type") if isinstance(frame, dict) else None
                 if kind == "start":
                     conversation_id = await _start(ws, service, frame)
                 elif kind == "message":

@@ -86,17 +86,9 @@ def get_conversation(conversation_id: str, store: StoreDep) -> ConversationDetai
 
 @router.post("/{conversation_id}/feedback", response_model=FeedbackOut,
              status_code=status.HTTP_201_CREATED)
-def feedback(conversation_id: str, body: FeedbackCreate, store: StoreDep) -> FeedbackOut:
+def feedback(conversation_id: str, body: FeedbackCreate,
+             service: ConversationsDep) -> FeedbackOut:
     """CSAT (1–5) and/or whether the customer says it was resolved."""
-    from app.errors import ValidationError
-
-    if body.csat is None and body.resolved is None:
-        raise ValidationError("give csat (1-5) and/or resolved (true/false)")
-    rec = store.feedback.record(conversation_id, csat=body.csat, resolved=body.resolved,
-                                comment=body.comment)
-    if body.resolved:
-        conv = store.conversations.get(conversation_id)
-        if conv.status == "open":
-            store.conversations.set_status(conversation_id, "resolved")
+    rec = service.feedback(conversation_id, body.csat, body.resolved, body.comment)
     return FeedbackOut(id=rec.id, conversation_id=rec.conversation_id, csat=rec.csat,
                        resolved=rec.resolved)

@@ -255,11 +255,11 @@ class Responder:
 
     def _generate(self, request: AnswerRequest) -> Iterator[str | ModelAnswer]:
         """Stream from the primary model; on failure, the fallback answers instead."""
-        streamed = False
+        shown: list[str] = []
         try:
             for event in self.model.stream(request):
                 if isinstance(event, str):
-                    streamed = True
+                    shown.append(event)
                 yield event
             return
         except ProviderError as e:
@@ -269,9 +269,12 @@ class Responder:
                         self.fallback.name, e, extra={"variant": request.variant})
         answer = self.fallback.answer(request)
         answer.fallback_from = self.model.name
-        if streamed:
+        if shown:  # the customer already saw part of the first answer: the record says so
             yield "\n\n"
-        yield answer.text
+            answer.text = "".join(shown) + "\n\n" + answer.text
+            yield answer.text[len("".join(shown)) + 2:]
+        else:
+            yield answer.text
         yield answer
 
     def _passages(self, question: str, articles: list[SearchResult],

@@ -17,7 +17,14 @@ from app.responder.responder import Reply, Responder, TurnInput
 from app.responder.sentiment import score as sentiment_score
 from app.responder.types import Turn
 from app.responder.variants import Variant, VariantConfig, assign
-from app.store import ConversationRecord, MessageRecord, ReplyMeta, Store, TicketRecord
+from app.store import (
+    ConversationRecord,
+    FeedbackRecord,
+    MessageRecord,
+    ReplyMeta,
+    Store,
+    TicketRecord,
+)
 
 log = logging.getLogger("supportbot.conversations")
 
@@ -135,6 +142,18 @@ class ConversationService:
             "latency_ms": round(reply.latency_ms, 1)})
         yield TurnResult(self.store.conversations.get(conversation_id), customer, stored,
                          reply, ticket)
+
+    def feedback(self, conversation_id: str, csat: int | None = None,
+                 resolved: bool | None = None, comment: str | None = None) -> FeedbackRecord:
+        """Record CSAT and/or the customer's "was this resolved"; a confirmed resolution
+        closes an open conversation as resolved."""
+        if csat is None and resolved is None:
+            raise ValidationError("give csat (1-5) and/or resolved (true/false)")
+        record = self.store.feedback.record(conversation_id, csat=csat, resolved=resolved,
+                                            comment=comment)
+        if resolved and self.store.conversations.get(conversation_id).status == "open":
+            self.store.conversations.set_status(conversation_id, "resolved")
+        return record
 
     def _variant_of(self, conv: ConversationRecord) -> Variant:
         if conv.variant:

@@ -48,9 +48,9 @@ def test_each_condition_is_needed(broken: dict[str, Any]) -> None:
 
 
 def test_similarity_threshold_is_inclusive() -> None:
-    assert SIMILARITY_THRESHOLD == 0.35
-    assert resolved(row(similarity=0.35))
-    assert not resolved(row(similarity=0.349))
+    assert SIMILARITY_THRESHOLD == 0.5
+    assert resolved(row(similarity=0.5))
+    assert not resolved(row(similarity=0.499))
     assert resolved(row(similarity=0.2), threshold=0.2)
 
 

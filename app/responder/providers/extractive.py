@@ -66,7 +66,13 @@ def split_units(text: str) -> list[_Unit]:
         line = line.strip()
         if line.startswith("|"):
             line = _table_row(line)
-        if not line or line.startswith("#"):
+        if line.startswith("#"):
+            heading = _plain(line.lstrip("#"))
+            if heading:
+                units.append(_Unit("heading", heading.rstrip(":") + ":", len(units), 0))
+            prev_kind = ""
+            continue
+        if not line:
             prev_kind = ""
             continue
         step, bullet = _STEP.match(line), _BULLET.match(line)
@@ -91,12 +97,15 @@ def _overlap(query_terms: set[str], text: str) -> float:
     return float(len(query_terms & terms))
 
 
+def _first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text, maxsplit=1)[0]
+
+
 def _select_from(question_terms: set[str], procedural: bool, units: list[_Unit],
-                 word_limit: int) -> list[_Unit]:
+                 word_limit: int, concise: bool) -> list[_Unit]:
     """From one passage: all of it if it fits, a whole step list for procedures, else the
-    sentences sharing the most words with the question (in their original order)."""
-    if sum(len(u.text.split()) for u in units) <= word_limit:
-        return units
+    sentences sharing the most words with the question (in their original order). Concise
+    answers keep each step's first sentence only, skip the lead-in and stop at 2 sentences."""
     scores = {u.pos: _overlap(question_terms, u.text) for u in units}
     steps = [u for u in units if u.kind == "step"]
     if steps and (procedural or max(scores[u.pos] for u in steps) > 0):
@@ -106,10 +115,16 @@ def _select_from(question_terms: set[str], procedural: bool, units: list[_Unit],
         if chosen[-1].text.endswith(":"):
             chosen += [u for u in units if u.kind == "bullet" and u.group == chosen[-1].group + 1]
         lead = [u for u in units if u.kind == "sentence" and u.pos < chosen[0].pos]
-        if lead:
+        if lead and not concise:
             chosen = [max(lead, key=lambda u: (scores[u.pos], u.pos)), *chosen]
+        if concise:
+            chosen = [_Unit(u.kind, _first_sentence(u.text), u.pos, u.group, u.number)
+                      if u.kind == "step" else u for u in chosen]
         return sorted(chosen, key=lambda u: u.pos)
-    ranked = sorted(units, key=lambda u: (-scores[u.pos] - (0.5 if u.pos == units[0].pos else 0),
+    if not concise and sum(len(u.text.split()) for u in units) <= word_limit:
+        return units
+    prose = [u for u in units if u.kind != "heading"]
+    ranked = sorted(prose, key=lambda u: (-scores[u.pos] - (0.5 if u.pos == units[0].pos else 0),
                                           u.pos))
     chosen, words = [], 0
     for u in ranked:
@@ -118,28 +133,32 @@ def _select_from(question_terms: set[str], procedural: bool, units: list[_Unit],
             continue
         chosen.append(u)
         words += n
-        if len(chosen) >= 4:
+        if len(chosen) >= (2 if concise else 4):
             break
     return sorted(chosen, key=lambda u: u.pos)
 
 
-def select_units(question: str, passages: list[Passage], word_limit: int) -> list[_Unit]:
+def select_units(question: str, passages: list[Passage], word_limit: int,
+                 concise: bool = False) -> list[_Unit]:
     """What to say: the most relevant passage (trimmed to ``word_limit`` words), topped up
-    from the next passage of the same article when the first is very short."""
+    from the next passage of the same article when the first is very short prose."""
     terms = set(tokenize([question])[0])
     procedural = bool(_PROCEDURAL.search(question))
     chosen: list[_Unit] = []
-    offset = 0
+    offset = groups = 0
     for passage in passages[:2]:
         units = split_units(passage.text)
         for u in units:
             u.pos += offset
+            u.group += groups if u.group else 0
         offset += len(units) + 1
+        groups += max((u.group for u in units), default=0) + 1
         budget = word_limit - sum(len(u.text.split()) for u in chosen)
         if units and budget > 15:
-            chosen += _select_from(terms, procedural, units, budget)
-        if sum(len(u.text.split()) for u in chosen) >= 40:
-            break
+            chosen += _select_from(terms, procedural, units, budget, concise)
+        if any(u.kind == "step" for u in chosen) or \
+                sum(len(u.text.split()) for u in chosen) >= 40:
+            break  # a procedure is answered whole; never splice a second one after it
     seen: set[str] = set()
     unique = []
     for u in chosen:  # neighbouring chunks overlap: say each line once
@@ -152,16 +171,22 @@ def select_units(question: str, passages: list[Passage], word_limit: int) -> lis
 def _render(units: list[_Unit]) -> str:
     lines: list[str] = []
     step_no = 0
+    group = -1
     for u in units:
-        if u.kind == "step":
+        if u.kind == "heading":
+            lines.append(u.text)
+            group = -1
+        elif u.kind == "step":
+            if u.group != group:  # a new list starts its own numbering
+                step_no, group = 0, u.group
             # Keep the article's numbering when the steps are contiguous; renumber otherwise.
-            step_no = u.number if u.number == step_no + 1 or (step_no == 0 and u.number == 1) \
-                else step_no + 1
+            step_no = u.number if u.number == step_no + 1 else step_no + 1
             lines.append(f"{step_no}. {u.text}")
         elif u.kind == "bullet":
             lines.append(f"- {u.text}")
         else:
-            if lines and not _STEP.match(lines[-1]) and not lines[-1].startswith("- "):
+            if lines and not _STEP.match(lines[-1]) and not lines[-1].startswith("- ") \
+                    and not lines[-1].endswith(":"):
                 lines[-1] = f"{lines[-1]} {u.text}"
             else:
                 lines.append(u.text)
@@ -234,12 +259,14 @@ class ExtractiveAnswerModel(AnswerModel):
         top = articles[0]
         same_article = section_run([p for p in articles if p.id == top.id])
         limit = WORD_LIMITS.get(request.style, WORD_LIMITS["standard"])
-        units = select_units(request.question, same_article, limit)
+        concise = request.style == "concise_empathetic"
+        units = select_units(request.question, same_article, limit, concise)
         body = _render(units) or _plain(top.text)
         opener = _opener(request.style, request.question)
         link = f"{top.title}: {top.url}" if top.url else top.title
-        if request.style == "concise_empathetic":
-            text = f"{opener} {body}\n\nMore in {link}".strip()
+        if concise:
+            # The opener on its own line, so a numbered list below stays a list.
+            text = f"{opener}\n{body}\n\nMore in {link}".strip()
         else:
             text = f"{body}\n\nFull article — {link}"
         return ModelAnswer(text=text, cited_ids=[top.id], provider=self.name,
