@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from starlette.testclient import WebSocketTestSession
 
 from tests.api.conftest import Api, unique
