@@ -129,7 +129,7 @@ class ConversationService:
                 yield event
         assert reply is not None
         stored = self.store.messages.append(conversation_id, "assistant", reply.text,
-                                            reply=self._meta(reply))
+                                            reply=self.reply_meta(reply))
         ticket = None
         if reply.decision == "escalate":
             ticket, _ = self.store.tickets.escalate(
@@ -165,7 +165,7 @@ class ConversationService:
         return self.variant_for(conv.workspace, conv.user_id or conv.id)
 
     @staticmethod
-    def _meta(reply: Reply) -> ReplyMeta:
+    def reply_meta(reply: Reply) -> ReplyMeta:
         usage = reply.usage
         return ReplyMeta(
             decision=reply.decision, reason=reply.reason,
