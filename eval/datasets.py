@@ -41,14 +41,24 @@ class EvalCase:
         return asdict(self)
 
 
-def _as_list(value: Any) -> list[str]:
+def _json_list(text: str, name: str) -> list[Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"field '{name}' is not a valid JSON list ({e.msg})") from e
+    if not isinstance(value, list):
+        raise ValueError(f"field '{name}' must be a list")
+    return value
+
+
+def _as_list(value: Any, name: str = "gold_article_ids") -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, list):
         return [str(v) for v in value]
     text = str(value).strip()
     if text.startswith("["):
-        return [str(v) for v in json.loads(text)]
+        return [str(v) for v in _json_list(text, name)]
     return [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
 
 
@@ -66,12 +76,17 @@ def case_from_record(record: dict[str, Any], source: str, line: int) -> EvalCase
     if not case_id:
         raise SourceError(source, "case has no 'id'", line)
     turns = record.get("turns")
-    if isinstance(turns, str):
-        turns = [t.strip() for t in turns.split("||")] if "||" in turns else (
-            json.loads(turns) if turns.strip().startswith("[") else [turns])
+    try:
+        if isinstance(turns, str):
+            turns = [t.strip() for t in turns.split("||")] if "||" in turns else (
+                _json_list(turns, "turns") if turns.strip().startswith("[") else [turns])
+        gold = _as_list(record.get("gold_article_ids"))
+    except ValueError as e:
+        raise SourceError(source, f"case '{case_id}': {e}", line) from e
     if not turns and record.get("question"):
         turns = [record["question"]]
-    if not isinstance(turns, list) or not all(isinstance(t, str) and t.strip() for t in turns):
+    if not isinstance(turns, list) or not turns or \
+            not all(isinstance(t, str) and t.strip() for t in turns):
         raise SourceError(source, f"case '{case_id}' needs 'turns': a list of customer "
                                   "messages (or 'question')", line)
     kind = str(record.get("kind") or ("multi" if len(turns) > 1 else "single"))
@@ -80,7 +95,7 @@ def case_from_record(record: dict[str, Any], source: str, line: int) -> EvalCase
                                   f"{', '.join(KINDS)}", line)
     return EvalCase(
         id=case_id, turns=[t.strip() for t in turns],
-        gold_article_ids=_as_list(record.get("gold_article_ids")),
+        gold_article_ids=gold,
         reference_answer=str(record.get("reference_answer") or ""),
         needs_human=_as_bool(record.get("needs_human", False)),
         human_reason=record.get("human_reason") or None,
@@ -97,11 +112,12 @@ def load_cases(path: Path) -> list[EvalCase]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise SourceError(str(path), f"cannot read dataset: {e.strerror}") from e
-    cases: list[EvalCase] = []
+    cases: list[tuple[int, EvalCase]] = []
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
         for row in reader:
-            cases.append(case_from_record(dict(row), str(path), reader.line_num))
+            cases.append((reader.line_num, case_from_record(dict(row), str(path),
+                                                            reader.line_num)))
     else:
         for n, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
@@ -110,15 +126,16 @@ def load_cases(path: Path) -> list[EvalCase]:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise SourceError(str(path), f"malformed JSON ({e.msg})", n) from e
-            cases.append(case_from_record(record, str(path), n))
-    seen: set[str] = set()
-    for case in cases:
+            cases.append((n, case_from_record(record, str(path), n)))
+    seen: dict[str, int] = {}
+    for n, case in cases:
         if case.id in seen:
-            raise SourceError(str(path), f"duplicate case id '{case.id}'")
-        seen.add(case.id)
+            raise SourceError(str(path), f"duplicate case id '{case.id}' (first on line "
+                                         f"{seen[case.id]})", n)
+        seen[case.id] = n
     if not cases:
         raise SourceError(str(path), "dataset is empty")
-    return cases
+    return [case for _, case in cases]
 
 
 def cases_from_store(store: Any, start: datetime | None = None, end: datetime | None = None,
@@ -126,7 +143,14 @@ def cases_from_store(store: Any, start: datetime | None = None, end: datetime | 
     """Cases from real conversations the customer confirmed resolved: their messages are the
     turns, the articles the last answer cited are gold, and that answer is the reference."""
     cases = []
-    for conv in store.conversations.find(limit=limit):
+    conversations: list[Any] = []
+    while len(conversations) < limit:  # the store pages at most 500 at a time
+        page = store.conversations.find(limit=min(500, limit - len(conversations)),
+                                        offset=len(conversations))
+        conversations += page
+        if not page:
+            break
+    for conv in conversations:
         if (start and conv.created_at < start) or (end and conv.created_at >= end):
             continue
         feedback = store.feedback.for_conversation(conv.id)

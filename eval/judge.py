@@ -68,12 +68,12 @@ def parse_verdict(text: str) -> bool | None:
     >>> parse_verdict('Sure. {"correct": true, "reason": "same steps"}')
     True
     """
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
-        return None
-    try:
-        verdict = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
-    value = verdict.get("correct") if isinstance(verdict, dict) else None
-    return value if isinstance(value, bool) else None
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            verdict, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(verdict, dict) and isinstance(verdict.get("correct"), bool):
+            return bool(verdict["correct"])
+    return None

@@ -92,6 +92,15 @@ def _done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return rows
 
 
+def _drop_partial_line(path: Path) -> None:
+    """An interrupted write can leave half a row at the end; cut it so appends stay valid."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 def run_eval(
     responder: Responder, cases: Sequence[EvalCase], variants: Sequence[Variant], out_dir: Path,
     *, embed: Callable[[list[str]], np.ndarray] | None = None, judge: Judge | None = None,
@@ -110,6 +119,7 @@ def run_eval(
     if not resume and rows_path.exists():
         rows_path.unlink()
     done = _done(rows_path)
+    _drop_partial_line(rows_path)
     todo = [(c, v) for c in cases for v in variants if (c.id, v.name) not in done]
     with rows_path.open("a", encoding="utf-8") as sink:
         for case, variant in tqdm(todo, desc="eval", unit="case", disable=None
