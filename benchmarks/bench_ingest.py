@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="copies of the articles to ingest")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--fp16", action="store_true")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=Settings().embedding_batch_size)
     ap.add_argument("--questions", type=Path,
                     default=ROOT / "knowledge/eval/retrieval_questions.jsonl")
     ap.add_argument("--json", action="store_true")
