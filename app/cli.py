@@ -84,19 +84,10 @@ def _result_line(r: Any) -> dict[str, Any]:
 
 def _read_queries(path: Path) -> list[tuple[int, dict[str, Any]]]:
     from app.errors import SourceError
+    from pipelines.loaders import iter_jsonl
 
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise SourceError(str(path), f"cannot read queries file: {e.strerror}") from e
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SourceError(str(path), f"malformed JSON ({e.msg})", n) from e
+    for n, row in iter_jsonl(path):
         if not isinstance(row, dict) or not str(row.get("question") or "").strip():
             raise SourceError(str(path), 'each line needs {"id": ..., "question": "..."}', n)
         rows.append((n, row))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import SourceError
+from pipelines.loaders import iter_jsonl
 
 KINDS = ("single", "multi", "out_of_scope", "ambiguous", "angry", "human_request")
 
@@ -119,14 +120,8 @@ def load_cases(path: Path) -> list[EvalCase]:
             cases.append((reader.line_num, case_from_record(dict(row), str(path),
                                                             reader.line_num)))
     else:
-        for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(str(path), f"malformed JSON ({e.msg})", n) from e
-            cases.append((n, case_from_record(record, str(path), n)))
+        cases += [(n, case_from_record(record, str(path), n))
+                  for n, record in iter_jsonl(path)]
     seen: dict[str, int] = {}
     for n, case in cases:
         if case.id in seen:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from app.errors import SourceError
 from app.knowledge.base import KnowledgeBase
+from pipelines.loaders import iter_jsonl
 
 
 def recall_at(ranked: list[str], gold: set[str], k: int) -> float:
@@ -34,14 +34,9 @@ def reciprocal_rank(ranked: list[str], gold: set[str]) -> float:
 def load_questions(path: Path) -> list[dict[str, Any]]:
     """Questions with ``id``, ``question`` and ``gold_article_ids`` (bad lines raise)."""
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SourceError(str(path), f"malformed JSON ({e.msg})", n) from e
-        if not row.get("question") or not row.get("gold_article_ids"):
+    for n, row in iter_jsonl(path):
+        if not isinstance(row, dict) or not row.get("question") or \
+                not row.get("gold_article_ids"):
             raise SourceError(str(path), "each line needs 'question' and 'gold_article_ids'", n)
         rows.append(row)
     return rows

@@ -198,6 +198,19 @@ def record_to_document(
     )
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSON Lines file; a malformed line
+    raises ``SourceError`` naming the file and line (for eval sets and query files, where one
+    bad line should stop the run rather than be skipped)."""
+    for number, raw in enumerate(_read_text(path).split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise SourceError(str(path), f"malformed JSON ({e.msg})", number) from e
+
+
 def load_jsonl(path: Path, fields: FieldMap) -> Iterator[Loaded]:
     """JSON Lines: one record per line; a malformed line is reported with its number."""
     text = _read_text(path)

@@ -43,6 +43,7 @@ from eval.metrics import Row, is_missing, mean_or_nan, require_columns, truthy, 
 from eval.metrics import field as row_field
 from eval.metrics.resolution import resolved as case_resolved
 from eval.stats import spearman
+from pipelines.loaders import iter_jsonl
 
 FEATURES: tuple[str, ...] = (
     "resolved", "turns", "escalated", "last_sentiment", "sentiment_change", "latency_s")
@@ -181,13 +182,7 @@ def load_conversations(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
         files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
     records = []
     for path in files:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(str(path), f"malformed JSON ({e.msg})", n) from e
+        for n, record in iter_jsonl(path):
             if not isinstance(record, dict) or not isinstance(record.get("turns"), list):
                 raise SourceError(str(path), "each line needs an object with a 'turns' list", n)
             records.append(record)
