@@ -75,7 +75,7 @@ def test_shipped_prompts_carry_shared_rules_and_their_own_style(shipped: Variant
     for v in shipped.variants:
         prompt = v.system_prompt
         assert prompt.startswith("You are the support assistant for Lumen & Co.")
-        for rule in ("Cite the id", "Never invent", "ask one short clarifying", "988",
+        for rule in ("cited_ids", "Never invent", "ask one short clarifying", "988",
                      "8 am\N{EN DASH}10 pm ET", "explicit_request", "account_security"):
             assert rule in prompt, (v.name, rule)
     assert "numbered steps" in shipped.get("control").system_prompt
@@ -255,3 +255,11 @@ def test_get_and_empty_user(shipped: VariantConfig) -> None:
         shipped.get("nope")
     with pytest.raises(ValidationError, match="conversation id"):
         assign(shipped, "acme", "")
+
+
+def test_shipped_prompts_agree_with_the_claude_output_contract(shipped: VariantConfig) -> None:
+    # The provider strips nothing but the meta block: ids written into the answer text would
+    # reach the customer, so no variant may ask for inline [id] citations.
+    for v in shipped.variants:
+        assert "square brackets" not in v.system_prompt, v.name
+        assert "meta block" in v.system_prompt, v.name
