@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.errors import ProviderError
+from app.knowledge.lexical import tokenize
 from app.knowledge.retriever import HybridRetriever, SearchResult
 from app.responder import escalation, sentiment
 from app.responder.confidence import confidence
@@ -24,6 +25,7 @@ from app.responder.types import AnswerRequest, Decision, ModelAnswer, Passage, T
 from app.responder.variants import Variant
 
 log = logging.getLogger("supportbot.responder")
+LEXICAL_BONUS = 0.1  # weight of the question's words found in a passage (0..1 share)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|that|this|those|they|them|still|again|same|didn'?t|doesn'?t|won'?t|"
     r"not working|what about|and if|also|instead|anyway|yet)\b", re.I)
@@ -124,10 +126,14 @@ def rank_article_passages(question: str, scored: list[tuple[Passage, float]]) ->
     """Order one article's passages for answering: closeness to the question first, with a
     nudge to a numbered procedure when the question asks how to do something."""
     procedural = bool(_PROCEDURAL.search(question))
+    terms = set(tokenize([question])[0])
 
     def key(item: tuple[Passage, float]) -> float:
         passage, cosine = item
         bonus = 0.08 if procedural and _STEP_LINE.search(passage.text) else 0.0
+        if terms:  # the question's own words in the section heading or text
+            shared = terms & set(tokenize([f"{passage.section} {passage.text}"])[0])
+            bonus += LEXICAL_BONUS * len(shared) / len(terms)
         return cosine + bonus
 
     return [p for p, _ in sorted(scored, key=lambda t: -key(t))]
