@@ -44,6 +44,9 @@ class ChunkConfig:
 
     chunk_tokens: int = 200
     overlap: int = 24
+    # Folded into every chunk id: the embedding model and chunk settings, so changing either
+    # gives every passage a new id and re-embeds it.
+    salt: str = ""
 
 
 @lru_cache(maxsize=4)
@@ -124,7 +127,7 @@ def chunk_document(doc: SourceDocument, count: TokenCounter, config: ChunkConfig
             if not piece:
                 continue
             embed = embed_text_for(doc.title, section, piece)
-            digest = hashlib.sha256(embed.encode("utf-8")).hexdigest()[:16]
+            digest = hashlib.sha256((config.salt + embed).encode("utf-8")).hexdigest()[:16]
             n = seen.get(digest, 0)
             seen[digest] = n + 1
             chunk_id = f"{doc.id}::{digest}" + (f"-{n}" if n else "")

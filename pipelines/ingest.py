@@ -14,6 +14,7 @@ Exactness rules:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ from app.knowledge.base import KnowledgeBase
 from app.knowledge.manifest import ChunkRecord, DocRecord, Manifest
 from pipelines.chunking import Chunk, ChunkConfig, chunk_document, tokenizer_counter
 from pipelines.documents import SourceDocument
-from pipelines.loaders import FieldMap, load_file, walk
+from pipelines.loaders import FieldMap, load_file, walk_with_errors
 from pipelines.scrub import scrub_pii
 
 KNOWLEDGE_DIRS = {"articles": "articles", "conversations": "conversations"}
@@ -154,6 +155,22 @@ class Ingester:
         self.chunking = chunking or ChunkConfig(s.chunk_tokens, s.chunk_overlap)
         self.progress = progress
         self._count: Callable[[str], int] | None = None
+        self._salt: str | None = None
+
+    def _fingerprint(self) -> str:
+        """What the index depends on beyond the documents: the model and chunk settings."""
+        if self._salt is None:
+            model = Path(self.kb.model_path())
+            config = (model / "config.json").read_bytes() if (model / "config.json").exists() \
+                else b""
+            raw = f"{model.name}|{self.chunking.chunk_tokens}|{self.chunking.overlap}|".encode()
+            self._salt = hashlib.sha256(raw + config).hexdigest()[:12]
+            self.chunking = ChunkConfig(self.chunking.chunk_tokens, self.chunking.overlap,
+                                        self._salt)
+        return self._salt
+
+    def _hash(self, doc: SourceDocument) -> str:
+        return hashlib.sha256(f"{self._fingerprint()}:{doc.content_hash()}".encode()).hexdigest()
 
     def _counter(self) -> Callable[[str], int]:
         if self._count is None:
@@ -213,7 +230,7 @@ class Ingester:
                     report.skipped += 1
                     continue
                 doc = prepared
-            digest = doc.content_hash()
+            digest = self._hash(doc)
             old = known.get((collection, doc.id))
             if old is not None and old.hash == digest:
                 report.unchanged += 1
@@ -233,7 +250,12 @@ class Ingester:
         seen: dict[str, str] = {}
         failed_files: set[str] = set()
         pending: list[_Pending] = []
-        for file in walk(target.path):
+        files, unreadable = walk_with_errors(target.path)
+        for where, reason in unreadable:
+            report.fail(SourceError(where, f"cannot read directory: {reason}; its documents "
+                                           "are kept as they were"))
+            failed_files.add(str(Path(where).resolve()))
+        for file in files:
             for item in load_file(file, fields):
                 if isinstance(item, SourceError):
                     report.fail(item)
@@ -252,7 +274,7 @@ class Ingester:
                         "ids must be unique within a collection", doc.line))
                     continue
                 seen[doc.id] = f"{doc.source}:{doc.line}" if doc.line else doc.source
-                digest = doc.content_hash()
+                digest = self._hash(doc)
                 old = known.get((target.collection, doc.id))
                 if old is not None and old.hash == digest:
                     report.unchanged += 1
@@ -274,8 +296,10 @@ class Ingester:
         root = target.path.resolve()
         gone = []
         for (_, doc_id), rec in known.items():
-            if doc_id in seen or rec.source in failed_files:
-                continue
+            if doc_id in seen or not rec.source or rec.source in failed_files:
+                continue  # added from code (no source), or its file failed to load
+            if any(rec.source.startswith(d + "/") for d in failed_files):
+                continue  # under a directory that could not be read
             src = Path(rec.source).resolve()
             if src == root or root in src.parents:
                 gone.append(doc_id)
@@ -306,8 +330,11 @@ class Ingester:
             to_embed += [c for c in p.chunks if c.id not in old]
             removed += [cid for cid in live_by_doc[p.doc.id] if cid not in new_ids]
         manifest.journal(collection, [c.id for c in to_embed] + removed)
+        blobs: dict[str, bytes] = {}
         if to_embed:
             vectors = self._embed_unique([c.embed_text for c in to_embed], report)
+            blobs = {c.id: v.astype("float32").tobytes()
+                     for c, v in zip(to_embed, vectors, strict=True)}
             docs = {p.doc.id: p.doc for p in group}
             kb.index.upsert(
                 collection, [c.id for c in to_embed], vectors,
@@ -326,9 +353,9 @@ class Ingester:
                               doc.title, doc.url, {**doc.metadata, "line": doc.line}),
                     [ChunkRecord(c.id, collection, c.doc_id, c.index, c.section, c.text,
                                  c.embed_text) for c in p.chunks],
-                    now,
+                    now, blobs,
                 )
-            Manifest.bump_generation(tx)
+            Manifest.bump_generation(tx, collection)
         if removed:
             kb.index.delete(collection, removed)
         manifest.clear_journal(collection)
@@ -362,7 +389,7 @@ class Ingester:
         with manifest.transaction() as tx:
             for d in doc_ids:
                 Manifest.delete_document(tx, collection, d)
-            Manifest.bump_generation(tx)
+            Manifest.bump_generation(tx, collection)
         if ids:
             self.kb.index.delete(collection, ids)
         manifest.clear_journal(collection)

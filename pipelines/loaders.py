@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -292,12 +293,24 @@ def load_file(path: Path, fields: FieldMap = FieldMap()) -> Iterator[Loaded]:
         yield e
 
 
-def walk(path: Path) -> list[Path]:
-    """Supported files under ``path`` (recursively, sorted; hidden files skipped)."""
+def walk_with_errors(path: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Supported files under ``path`` (recursively, sorted; hidden entries skipped), and the
+    directories that could not be read, with the reason (so their documents are not pruned)."""
     if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUPPORTED_EXT
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
+        return [path], []
+    failed: list[tuple[str, str]] = []
+
+    def onerror(e: OSError) -> None:
+        failed.append((str(e.filename or path), e.strerror or str(e)))
+
+    found = []
+    for root, dirs, files in os.walk(path, onerror=onerror):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in files
+                  if not f.startswith(".") and Path(f).suffix.lower() in SUPPORTED_EXT]
+    return sorted(found), failed
+
+
+def walk(path: Path) -> list[Path]:
+    """Supported files under ``path`` (recursively, sorted; hidden entries skipped)."""
+    return walk_with_errors(path)[0]

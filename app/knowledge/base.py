@@ -76,23 +76,32 @@ class KnowledgeBase:
 
     # ---- lexical ---------------------------------------------------------------------
     def lexical(self, collection: str) -> LexicalIndex:
-        """The BM25 index for a collection, rebuilt if it is older than the manifest."""
-        generation = self.manifest.generation()
+        """The BM25 index for a collection, rebuilt if it is older than the manifest.
+
+        A reader rebuilds in memory; the saved copy is rewritten only by the process holding
+        the writer lock, so readers never race each other (or an ingest) on the files."""
+        generation = self.manifest.generation(collection)
         with self._lock:
             current = self._lexical.get(collection)
             if current is not None and current.generation == generation:
                 return current
             loaded = LexicalIndex.load(self.settings.bm25_dir / collection)
             if loaded is None or loaded.generation != generation:
-                loaded = self.rebuild_lexical(collection, generation)
+                loaded = self._build_lexical(collection, generation)
+                with self.writer() as mine:
+                    if mine:
+                        loaded.save(self.settings.bm25_dir / collection)
             self._lexical[collection] = loaded
             return loaded
 
-    def rebuild_lexical(self, collection: str, generation: int | None = None) -> LexicalIndex:
+    def _build_lexical(self, collection: str, generation: int) -> LexicalIndex:
         chunks = self.manifest.chunks(collection)
-        gen = self.manifest.generation() if generation is None else generation
-        built = LexicalIndex.build([c.chunk_id for c in chunks], [c.embed_text for c in chunks],
-                                   gen)
+        return LexicalIndex.build([c.chunk_id for c in chunks],
+                                  [c.embed_text for c in chunks], generation)
+
+    def rebuild_lexical(self, collection: str) -> LexicalIndex:
+        """Rebuild and save a collection's BM25 index (call it holding ``writer()``)."""
+        built = self._build_lexical(collection, self.manifest.generation(collection))
         built.save(self.settings.bm25_dir / collection)
         with self._lock:
             self._lexical[collection] = built

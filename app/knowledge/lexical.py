@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -90,16 +91,16 @@ class LexicalIndex:
                 for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def save(self, directory: Path) -> None:
-        """Write atomically: a new directory is renamed over the old one."""
-        tmp = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        """Write to a fresh temporary directory, then swap it in (unique names, so a crash or
+        a second writer never trips over leftovers)."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp-", dir=directory.parent))
         if self.bm25 is not None:
             self.bm25.save(str(tmp))
         (tmp / _META).write_text(json.dumps(
             {"generation": self.generation, "chunk_ids": self.chunk_ids}))
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = Path(tempfile.mkdtemp(prefix=directory.name + ".old-", dir=directory.parent))
+        old.rmdir()
         if directory.exists():
             directory.rename(old)
         tmp.rename(directory)

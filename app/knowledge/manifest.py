@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, collection TEXT NOT NULL, doc_id TEXT NOT NULL,
-    idx INTEGER NOT NULL, section TEXT NOT NULL, text TEXT NOT NULL, embed_text TEXT NOT NULL
+    idx INTEGER NOT NULL, section TEXT NOT NULL, text TEXT NOT NULL, embed_text TEXT NOT NULL,
+    vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (collection, doc_id);
 CREATE TABLE IF NOT EXISTS journal (chunk_id TEXT NOT NULL, collection TEXT NOT NULL);
@@ -69,6 +70,9 @@ class Manifest:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(chunks)")}
+        if "vector" not in columns:  # manifests written before vectors were kept here
+            self._conn.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -139,11 +143,31 @@ class Manifest:
             out.setdefault(coll, {"documents": 0, "chunks": 0})["chunks"] = n
         return out
 
-    def generation(self) -> int:
-        """A counter bumped on every committed change (derived indexes compare against it)."""
+    def generation(self, collection: str | None = None) -> int:
+        """A counter bumped on every committed change of a collection (or of any, with no
+        collection); derived indexes (BM25, the retriever's catalog) compare against it."""
+        key = f"generation:{collection}" if collection else "generation"
         with self._lock:
-            row = self._conn.execute("SELECT value FROM state WHERE key='generation'").fetchone()
+            row = self._conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
         return int(row[0]) if row else 0
+
+    def vectors(self, collection: str) -> dict[str, bytes]:
+        """The stored float32 vectors of a collection's live chunks, by chunk id."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT chunk_id, vector FROM chunks WHERE collection = ? AND vector IS NOT NULL",
+                (collection,)).fetchall()
+        return {cid: blob for cid, blob in rows}
+
+    def get_state(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                       "SET value = excluded.value", (key, value))
 
     def pending(self) -> dict[str, list[str]]:
         """Journaled chunk ids per collection (left behind by an interrupted run)."""
@@ -174,24 +198,34 @@ class Manifest:
                        (source, collection, doc_id))
 
     @staticmethod
-    def bump_generation(tx: sqlite3.Connection) -> None:
-        tx.execute("INSERT INTO state (key, value) VALUES ('generation', '1') ON CONFLICT(key)"
-                   " DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    def bump_generation(tx: sqlite3.Connection, collection: str) -> None:
+        for key in ("generation", f"generation:{collection}"):
+            tx.execute("INSERT INTO state (key, value) VALUES (?, '1') ON CONFLICT(key)"
+                       " DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,))
 
     @staticmethod
     def put_document(tx: sqlite3.Connection, doc: DocRecord, chunks: list[ChunkRecord],
-                     now: float) -> None:
-        tx.execute("DELETE FROM chunks WHERE collection = ? AND doc_id = ?",
-                   (doc.collection, doc.doc_id))
+                     now: float, vectors: dict[str, bytes] | None = None) -> None:
+        """Make ``chunks`` the document's live chunks. ``vectors`` holds the new chunks'
+        vectors; a chunk that was already live keeps its stored vector."""
+        keep = [c.chunk_id for c in chunks]
+        marks = ",".join("?" * len(keep)) or "''"
+        tx.execute(f"DELETE FROM chunks WHERE collection = ? AND doc_id = ? AND chunk_id NOT IN "
+                   f"({marks})", (doc.collection, doc.doc_id, *keep))
         tx.execute(
             "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (doc.collection, doc.doc_id, doc.hash, doc.source, doc.title, doc.url,
              json.dumps(doc.metadata, ensure_ascii=False, default=str), now),
         )
         tx.executemany(
-            "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(c.chunk_id, c.collection, c.doc_id, c.idx, c.section, c.text, c.embed_text)
-             for c in chunks],
+            "INSERT INTO chunks (chunk_id, collection, doc_id, idx, section, text, embed_text,"
+            " vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chunk_id) DO UPDATE SET"
+            " collection = excluded.collection, doc_id = excluded.doc_id, idx = excluded.idx,"
+            " section = excluded.section, text = excluded.text,"
+            " embed_text = excluded.embed_text,"
+            " vector = COALESCE(excluded.vector, chunks.vector)",
+            [(c.chunk_id, c.collection, c.doc_id, c.idx, c.section, c.text, c.embed_text,
+              (vectors or {}).get(c.chunk_id)) for c in chunks],
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from app.errors import IndexStoreError
 from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.fusion import aggregate, rrf
@@ -89,7 +90,11 @@ class HybridRetriever:
         self._lock = threading.Lock()
 
     def catalog(self, collection: str) -> _Catalog:
-        generation = self.kb.manifest.generation()
+        """Chunks, documents and vectors of a collection, reloaded when the manifest changes.
+
+        Vectors come from the manifest, written in the same transaction as the chunks they
+        belong to, so the catalog is always consistent with itself whatever runs beside it."""
+        generation = self.kb.manifest.generation(collection)
         with self._lock:
             cat = self._catalogs.get(collection)
             if cat is None or cat.generation != generation:
@@ -101,7 +106,11 @@ class HybridRetriever:
                     by_doc.setdefault(c.doc_id, []).append(c.chunk_id)
                 cat = _Catalog(generation, chunks, docs, lex.chunk_ids, by_doc)
                 if 0 < len(chunks) <= self.config.exact_max_chunks:
-                    found = self.kb.index.vectors(collection, list(chunks))
+                    found = {cid: np.frombuffer(blob, dtype=np.float32)
+                             for cid, blob in self.kb.manifest.vectors(collection).items()}
+                    missing = [cid for cid in chunks if cid not in found]
+                    if missing:  # a manifest from before vectors were kept in it
+                        found.update(self.kb.index.vectors(collection, missing))
                     cat.vector_ids = [cid for cid in chunks if cid in found]
                     cat.vectors = (np.stack([found[c] for c in cat.vector_ids])
                                    if cat.vector_ids else None)
@@ -158,6 +167,11 @@ class HybridRetriever:
         (asked for more candidates when a filter will discard some)."""
         if cat.vectors is None:
             return self.kb.index.query(collection, vector, n * 4 if allowed else n)
+        if cat.vectors.shape[1] != vector.shape[0]:
+            raise IndexStoreError(
+                f"the '{collection}' index holds {cat.vectors.shape[1]}-dimension vectors but "
+                f"the configured embedding model makes {vector.shape[0]}: run 'supportbot "
+                "ingest' again with this model to re-embed the collection")
         scores = cat.vectors @ vector.astype(np.float32)
         if allowed is not None:
             mask = np.fromiter((cid in allowed for cid in cat.vector_ids), bool,
