@@ -110,12 +110,13 @@ def _prepare_conversation(doc: SourceDocument) -> SourceDocument | None:
     status = str(doc.metadata.get("status", "resolved")).lower()
     if status not in RESOLVED:
         return None
-    text = scrub_pii(doc.text)
+    text = scrub_pii(doc.text, order_numbers=True)
     title = doc.title if doc.title != doc.id else ""
     if not title:
         title = _summary_line(text) or doc.id
     meta = dict(doc.metadata)
-    return SourceDocument(id=doc.id, text=text, title=scrub_pii(title), url=doc.url,
+    return SourceDocument(id=doc.id, text=text, title=scrub_pii(title, order_numbers=True),
+                          url=doc.url,
                           source=doc.source, line=doc.line, fmt="text", metadata=meta)
 
 

@@ -37,10 +37,14 @@ def _card(match: re.Match[str]) -> str:
     return "[CARD]" if 13 <= len(digits) <= 19 and luhn_ok(digits) else match.group(0)
 
 
-def scrub_pii(text: str) -> str:
+_ORDER = re.compile(r"\bLM-\d{6,10}\b")
+
+
+def scrub_pii(text: str, order_numbers: bool = False) -> str:
     """Replace emails, card numbers, phone numbers, SSNs and street addresses with tags.
 
-    Order numbers (``LM-48213907``) are kept: they are how support finds an order.
+    Order numbers (``LM-48213907``) are kept unless ``order_numbers`` is set: in a help
+    article they are examples, in another customer's conversation they are that customer's.
 
     >>> scrub_pii("mail me at ann@x.io or call (415) 555-0134")
     'mail me at [EMAIL] or call [PHONE]'
@@ -49,4 +53,5 @@ def scrub_pii(text: str) -> str:
     text = _CARD.sub(_card, text)
     text = _SSN.sub("[SSN]", text)
     text = _PHONE.sub("[PHONE]", text)
-    return _STREET.sub("[ADDRESS]", text)
+    text = _STREET.sub("[ADDRESS]", text)
+    return _ORDER.sub("[ORDER]", text) if order_numbers else text

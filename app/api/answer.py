@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["answer"])
 
 class HistoryTurn(BaseModel):
     role: Literal["customer", "assistant", "agent"]
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=20_000)
 
 
 class AnswerRequestIn(BaseModel):
@@ -40,6 +40,8 @@ class AnswerRequestIn(BaseModel):
 
 def _turn(body: AnswerRequestIn, variants: VariantsDep, settings: SettingsDep) -> TurnInput:
     limit = settings.max_message_chars
+    if "\x00" in body.question or any("\x00" in t.text for t in body.history):
+        raise ValidationError("text contains a NUL character (\\x00); remove it")
     if len(body.question) > limit:
         raise ValidationError(f"question is {len(body.question)} characters; the limit is "
                               f"{limit} (SUPPORTBOT_MAX_MESSAGE_CHARS)")

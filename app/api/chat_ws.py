@@ -119,7 +119,7 @@ async def chat(ws: WebSocket) -> None:
                 else:
                     raise SupportbotError(
                         f"unknown frame type {kind!r}; use start, message, typing or read")
-            except (SupportbotError, ValueError) as e:
+            except (SupportbotError, ValueError, TypeError) as e:
                 await ws.send_json({"type": "error", "detail": str(e),
                                     "not_found": isinstance(e, NotFoundError)})
     except WebSocketDisconnect:

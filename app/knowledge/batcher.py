@@ -58,7 +58,9 @@ class QueryBatcher:
 
     def _ensure_started(self) -> None:
         with self._lock:
-            if not self._started:
+            if not self._started:  # also after close(): a restarted app gets a new worker
+                self._thread = threading.Thread(target=self._run, name="query-batcher",
+                                                daemon=True)
                 self._thread.start()
                 self._started = True
 
@@ -78,9 +80,11 @@ class QueryBatcher:
         return await asyncio.wrap_future(self.submit(text))
 
     def close(self) -> None:
-        if self._started:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=5)
+        with self._lock:
+            if self._started:
+                self._queue.put(_STOP)
+                self._thread.join(timeout=5)
+                self._started = False
 
     def _run(self) -> None:
         while True:

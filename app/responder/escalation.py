@@ -180,7 +180,9 @@ _HUMAN_REQUEST = [re.compile(p) for p in (
     rf"|requesting|demand|ask(ing)? for) {_DET}{_ADJ}{_STRICT_NOUN}\b(?!'s)"
     r"(?! to (sign|be (home|there|present)|pick))",
     r"(?<!my )(?<!delivery )\b(human|person|agent|representative|rep|operator|supervisor|manager"
-    r"|someone|somebody)( please| pls| plz)\b",
+    r")( please| pls| plz)\b",
+    # "someone please" alone is a plea for a person; "can someone please tell me…" is not
+    r"^\W*(someone|somebody)( please| pls| plz)[\s!.?]*$",
     # is this a bot?
     r"\b(is this|is that|is this just|am i (talking|chatting|speaking|texting) (to|with)"
     r"|are (you|u)|r u) ((a|an|just a|just an|only a) )?(bot|robot|machine|ai|chatbot|automated"
@@ -188,7 +190,8 @@ _HUMAN_REQUEST = [re.compile(p) for p in (
     r"(?=\s*([?.!,]|$|or\b|and\b|right now|here))",
     r"^are (you|u) real\W*$",
     # call me
-    r"\b(call|phone|ring) me( back)?\b", r"\bgive me a (call|ring)\b",
+    r"\b(call|phone|ring) me( back)?\b(?!\s+(by|as|\w+ (by|as))\b)",
+    r"\bgive me a (call|ring)\b",
     r"\bcan i (call|phone) (you|someone|somebody|an agent|a person|a human)\b",
     r"\bescalate (this|it|my (case|issue|ticket|complaint))\b",
     # Spanish and French (accents folded)

@@ -103,8 +103,10 @@ def contextual_query(history: list[Turn], message: str) -> str | None:
 
 
 def is_follow_up(message: str) -> bool:
-    """Short or referential messages lean on what was said before."""
-    return len(message.split()) <= 6 or bool(_FOLLOW_UP.search(message))
+    """Messages that refer back ("it still hasn't arrived", "what about Plus?") or are too
+    short to stand alone ("and now?") lean on what was said before; "what is your return
+    policy" does not, however short."""
+    return len(message.split()) <= 3 or bool(_FOLLOW_UP.search(message))
 
 
 def failed_turns(history: list[Turn], message: str) -> int:
@@ -193,7 +195,10 @@ class Responder:
         others = [self.retriever.search(query, 2, (c,), vector=vector)
                   for c in settings.collections if c != "articles"]
         prior = [t.text for t in turn.history if t.role == "customer"]
-        trend = sentiment.trend([sentiment.score(t) for t in [*prior, turn.message]])
+        # Score at most the last 10 customer turns, 2,000 characters each: VADER is
+        # superlinear in length and a history field must not be a way to burn CPU.
+        recent = [t[:2000] for t in [*prior, turn.message][-10:]]
+        trend = sentiment.trend([sentiment.score(t) for t in recent])
         inputs = escalation.EscalationInputs(
             message=turn.message, retrieval_confidence=conf, prior_messages=prior,
             sentiment=trend, failed_turns=failed_turns(turn.history, turn.message),
@@ -231,8 +236,10 @@ class Responder:
                 answer.text = f"{answer.text}\n\n{late.next_steps}"
                 decision = late
         by_id = {p.id: p for p in request.passages}
+        # Only articles become customer-facing citations: past conversations are other
+        # customers' chats, used for grounding but never shown or linked.
         citations = [Citation(i, by_id[i].title, by_id[i].url) for i in answer.cited_ids
-                     if i in by_id]
+                     if i in by_id and by_id[i].collection == "articles"]
         yield Reply(text=answer.text, decision=decision.decision, reason=decision.reason,
                     priority=decision.priority, citations=citations, provider=answer.provider,
                     model=answer.model, usage=answer.usage, fallback_from=answer.fallback_from,
@@ -253,7 +260,7 @@ class Responder:
             vector = self.embed(query)
             found = self.retriever.search(query, k, ("articles",), vector=vector)
             conf = confidence(found)
-            if i == 1 and best is not None and conf <= best[3] - 0.05:
+            if i == 1 and best is not None and conf <= best[3]:
                 continue
             best = (query, vector, found, conf)
         assert best is not None

@@ -78,6 +78,8 @@ class ConversationService:
         """Open a conversation (answering ``initial_message`` if given)."""
         if initial_message is not None:
             self.check_message(initial_message)
+        if "\x00" in user_id:
+            raise ValidationError("user_id contains a NUL character (\\x00); remove it")
         space = workspace or self.settings.workspace
         chosen = self.variant_for(space, user_id, variant)
         conv = self.store.conversations.create(
@@ -91,6 +93,8 @@ class ConversationService:
         text = text.strip()
         if not text:
             raise ValidationError("message is empty; send the customer's text")
+        if "\x00" in text:
+            raise ValidationError("message contains a NUL character (\\x00); remove it")
         limit = self.settings.max_message_chars
         if len(text) > limit:
             raise ValidationError(

@@ -8,8 +8,9 @@ Definitions (a "cohort" is the conversations created in ``[start, end)``):
   that were not escalated / all conversations in the cohort.
 - **soft AI resolution rate** = conversations not escalated whose user did not start another
   conversation within the window (default 24 h) of this one's start / conversations whose
-  window has fully elapsed (``created_at + window <= as_of``); younger ones are left out of
-  numerator and denominator because a return may still come.
+  window has fully elapsed (``created_at + window <= as_of``) and in which the customer wrote
+  something; younger ones are left out of numerator and denominator because a return may
+  still come, and empty ones (opened, never used) because there was nothing to resolve.
 - **escalation rate** = escalated conversations / all conversations.
 - **CSAT average** = mean of the latest CSAT score of each conversation that has one.
 - **first response time** = first assistant message after the first customer message, minus
@@ -95,6 +96,7 @@ class ConversationOutcome:
     returned: bool  # user started another conversation within the window
     window_elapsed: bool  # created_at + window <= as_of
     first_response_s: float | None
+    engaged: bool = True  # the customer wrote at least one message
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def summarize(outcomes: Sequence[ConversationOutcome]) -> Summary:
     n = len(outcomes)
     escalated = sum(o.escalated for o in outcomes)
     hard = sum(o.resolved is True and not o.escalated for o in outcomes)
-    eligible = [o for o in outcomes if o.window_elapsed]
+    eligible = [o for o in outcomes if o.window_elapsed and o.engaged]
     soft = sum(not o.escalated and not o.returned for o in eligible)
     scores = [o.csat for o in outcomes if o.csat is not None]
     frt = [o.first_response_s for o in outcomes if o.first_response_s is not None]

@@ -176,9 +176,13 @@ class AnalyticsRepository(Repository):
                            Message.decision == "escalate"),
             exists().where(Ticket.conversation_id == Conversation.id),
         )
+        said = aliased(Message)
+        engaged = exists().where(said.conversation_id == Conversation.id,
+                                 said.role == "customer")
         base = (
             select(Conversation.id, Conversation.variant, Conversation.channel,
-                   Conversation.created_at, case((escalated, 1), else_=0))
+                   Conversation.created_at, case((escalated, 1), else_=0),
+                   case((engaged, 1), else_=0))
             .where(*where)
             .order_by(Conversation.created_at, Conversation.id)
         )
@@ -197,11 +201,12 @@ class AnalyticsRepository(Repository):
             for s in self.first_response_samples(start, end, workspace=workspace)
         }
         out = []
-        for cid, variant, channel, created_at, esc in rows:
+        for cid, variant, channel, created_at, esc, spoke in rows:
             resolved, csat = verdicts.get(cid, (None, None))
             out.append(ConversationOutcome(
                 conversation_id=cid, variant=variant, channel=channel, created_at=created_at,
                 escalated=bool(esc), resolved=resolved, csat=csat, returned=cid in returned,
                 window_elapsed=created_at + window <= as_of, first_response_s=frt.get(cid),
+                engaged=bool(spoke),
             ))
         return out

@@ -151,14 +151,17 @@ def test_rates_per_variant_by_hand(data: Dataset) -> None:
     assert (b.csat_responses, b.csat_average) == (1, 3.0)
     assert (b.first_response_p50_s, b.first_response_p95_s) == (50.0, pytest.approx(59.0))
 
-    none = report[None]  # c9: no messages, nobody to return
-    assert (none.conversations, none.soft_resolved, none.escalated) == (1, 1, 0)
+    none = report[None]  # c9: no messages: counted, but nothing to resolve
+    assert (none.conversations, none.escalated) == (1, 0)
+    assert (none.soft_eligible, none.soft_resolved) == (0, 0)
+    assert math.isnan(none.soft_resolution_rate)
     assert math.isnan(none.csat_average) and math.isnan(none.first_response_p50_s)
 
     overall = summarize(outcomes)
     assert overall.escalation_rate == pytest.approx(3 / 8)
     assert overall.hard_resolution_rate == pytest.approx(3 / 8)
-    assert (overall.soft_eligible, overall.soft_resolved) == (7, 3)  # c3, c4, c9
+    # c9 (no customer message) is not eligible: an unused conversation is no AI resolution
+    assert (overall.soft_eligible, overall.soft_resolved) == (6, 2)  # c3, c4
     assert overall.csat_average == pytest.approx(3.5)
     assert overall.first_response_p50_s == pytest.approx(25.0)  # [5, 10, 20, 30, 40, 60]
     assert overall.first_response_p95_s == pytest.approx(55.0)
