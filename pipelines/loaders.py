@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass

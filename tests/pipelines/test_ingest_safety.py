@@ -64,7 +64,7 @@ def test_an_unreadable_directory_is_reported_and_its_documents_kept(
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    files, failed = walk_with_errors(small_corpus)
+    _, failed = walk_with_errors(small_corpus)
     assert [f for f, _ in failed] == [guides]
     report = ingest(kb, small_corpus)
     assert report.failed == 1 and report.deleted == 0
