@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     @property
+    def variants_file(self) -> Path:
+        """``variants_path``; a relative path that is not found from the working directory is
+        taken from the project root (so ``supportbot`` works from any directory)."""
+        path = self.variants_path
+        if path.is_absolute() or path.exists():
+            return path
+        return Path(__file__).resolve().parents[1] / path
+
+    @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
 

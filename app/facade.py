@@ -118,8 +118,6 @@ class AICustomerServiceChatbot:
         updates: dict[str, Any] = {"anthropic_api_key": api_key}
         if data_dir is not None:
             updates["data_dir"] = Path(data_dir)
-        if not base.variants_path.is_absolute() and not base.variants_path.exists():
-            updates["variants_path"] = ROOT / base.variants_path
         self.settings = base.model_copy(update=updates)
         self._kb = KnowledgeBase(self.settings)
         if knowledge_path and not self._kb.manifest.counts().get("articles"):
@@ -130,7 +128,7 @@ class AICustomerServiceChatbot:
         self._store = Store.from_settings(self.settings)
         responder, self._batcher = build_responder(self.settings, self._kb, self._retriever)
         self._service = ConversationService(self._store, responder,
-                                            load_variants(self.settings.variants_path),
+                                            load_variants(self.settings.variants_file),
                                             self.settings)
         self.knowledge_base = KnowledgeBaseFacade(self._kb, self._retriever)
         self._last: dict[str, Reply] = {}

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     store = store or Store.from_settings(settings)
     retriever = HybridRetriever(kb)
     responder, batcher = build_responder(settings, kb, retriever)
-    variants = load_variants(settings.variants_path)
+    variants = load_variants(settings.variants_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

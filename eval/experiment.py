@@ -57,7 +57,7 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
 
     if not variants:
         raise ValidationError("name at least one variant (--variants control,candidate)")
-    config = load_variants(settings.variants_path)
+    config = load_variants(settings.variants_file)
     chosen = [config.get(v) for v in variants]
     cases = load_cases(dataset)[:limit]
     kb = KnowledgeBase(settings)

@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with _responder(settings, args.respond) as responder:
                 report = seed_store(store, args.conversations, responder,
-                                    variants=load_variants(settings.variants_path),
+                                    variants=load_variants(settings.variants_file),
                                     workspace=settings.workspace)
         finally:
             store.close()
