@@ -67,6 +67,7 @@ class _Catalog:
     order: list[str]  # chunk ids in lexical-index order
     by_doc: dict[str, list[str]] = field(default_factory=dict)  # doc id → its chunk ids
     vector_ids: list[str] = field(default_factory=list)  # rows of ``vectors``
+    vector_row: dict[str, int] = field(default_factory=dict)  # chunk id → row
     vectors: np.ndarray | None = None  # live chunk vectors, for exact dense search
 
 
@@ -112,6 +113,7 @@ class HybridRetriever:
                     if missing:  # a manifest from before vectors were kept in it
                         found.update(self.kb.index.vectors(collection, missing))
                     cat.vector_ids = [cid for cid in chunks if cid in found]
+                    cat.vector_row = {cid: i for i, cid in enumerate(cat.vector_ids)}
                     cat.vectors = (np.stack([found[c] for c in cat.vector_ids])
                                    if cat.vector_ids else None)
                 self._catalogs[collection] = cat
@@ -152,8 +154,8 @@ class HybridRetriever:
         cat = self.catalog(collection)
         ids = cat.by_doc.get(article_id, [])
         if cat.vectors is not None:
-            rows = {cid: i for i, cid in enumerate(cat.vector_ids)}
-            vectors = {cid: cat.vectors[rows[cid]] for cid in ids if cid in rows}
+            vectors = {cid: cat.vectors[cat.vector_row[cid]] for cid in ids
+                       if cid in cat.vector_row}
         else:
             vectors = self.kb.index.vectors(collection, ids)
         scored = [(cat.chunks[cid], float(vectors[cid] @ vector)) for cid in ids if cid in vectors]
