@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,eval]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create ./.venv and install the project with dev extras (idempotent)
+install: $(STAMP) ## create ./.venv and install the project with the dev and eval extras (idempotent; reinstalls when pyproject.toml changes)
 
 run: install ## ingest knowledge/ into ./.data and serve the API on :8080
 	$(BIN)/supportbot ingest knowledge/
