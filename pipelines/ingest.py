@@ -1,13 +1,11 @@
-"""Ingestion: load → normalise → scrub (conversations) → chunk → embed → write, incrementally.
+"""Ingestion: load → normalise → scrub (conversations) → chunk, then hand over to the writer.
 
-Exactness rules:
+Exactness rules on this side (writing is ``app.knowledge.writer.IndexWriter``'s, with its
+journal, switch-over and recovery rules):
 - a document whose content hash matches the manifest is skipped before anything else (the model
   is not even loaded when nothing changed);
-- a changed document's new chunks are written before its old ones go, and the manifest commit
-  in between is the switch-over, so a query never sees half a document;
-- chunk ids are content-derived, so an edit re-embeds only the passages that changed;
-- Chroma writes are journaled: ids written but not committed (or committed away but not yet
-  deleted) are cleaned up by ``KnowledgeBase.recover`` on the next run;
+- the embedding model and chunk settings are folded into every hash and chunk id, and chunk ids
+  are content-derived, so an edit re-embeds only the passages that changed;
 - documents that vanished from a re-ingested source are deleted (prune), except those from a
   file that failed to load this time, which stay as they were.
 """
@@ -18,25 +16,22 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from app.errors import IndexStoreError, SourceError
+from app.errors import SourceError
 from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.manifest import ChunkRecord, DocRecord, Manifest
-from pipelines.chunking import Chunk, ChunkConfig, chunk_document, tokenizer_counter
+from app.knowledge.manifest import ChunkRecord, DocRecord
+from app.knowledge.writer import DocumentWrite, IndexWriter, WriteStats
+from pipelines.chunking import ChunkConfig, chunk_document, tokenizer_counter
 from pipelines.documents import SourceDocument
 from pipelines.loaders import FieldMap, load_file, walk_with_errors
 from pipelines.scrub import scrub_pii
 
 KNOWLEDGE_DIRS = {"articles": "articles", "conversations": "conversations"}
 RESOLVED = {"resolved", "closed", "solved"}
-COMMIT_CHUNKS = 512  # chunks embedded and committed per step (bounds memory and lost work)
 
 
 @dataclass
@@ -67,6 +62,14 @@ class IngestReport:
         self.failed += 1
         self.errors.append({"source": error.source, "line": error.line, "error": error.reason})
 
+    def absorb(self, stats: WriteStats) -> None:
+        """Count what the index writer did."""
+        self.added += stats.added
+        self.updated += stats.updated
+        self.deleted += stats.deleted
+        self.chunks_embedded += stats.chunks_embedded
+        self.tokens_embedded += stats.tokens_embedded
+
 
 @dataclass(frozen=True)
 class Target:
@@ -75,14 +78,6 @@ class Target:
     path: Path
     collection: str
     prune: bool
-
-
-@dataclass
-class _Pending:
-    doc: SourceDocument
-    hash: str
-    chunks: list[Chunk]
-    is_new: bool
 
 
 def plan_targets(paths: Iterable[Path], collection: str | None, prune: bool | None) -> list[Target]:
@@ -181,49 +176,66 @@ class Ingester:
     def run(self, paths: Iterable[Path], collection: str | None = None,
             fields: FieldMap = FieldMap(), prune: bool | None = None) -> IngestReport:
         """Ingest files/directories (one writer at a time per data directory)."""
-        with self._exclusive():
-            return self._run(paths, collection, fields, prune)
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        with self.kb.writer() as mine:
-            if not mine:
-                raise IndexStoreError(
-                    f"another ingest is writing to {self.kb.settings.data_dir} (lock file "
-                    "ingest.lock); wait for it to finish, then run this again")
-            yield
-
-    def _run(self, paths: Iterable[Path], collection: str | None, fields: FieldMap,
-             prune: bool | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         if collection is not None and collection not in COLLECTIONS:
             raise SourceError(
                 collection, f"unknown collection (use one of {', '.join(COLLECTIONS)})")
         targets = plan_targets(list(paths), collection, prune)
-        report.recovered = self.kb.recover() if self.kb.manifest.pending() else 0
-        changed: set[str] = set()
-        for target in targets:
-            if self._ingest_target(target, fields, report):
-                changed.add(target.collection)
-        for coll in sorted(changed):
-            self.kb.rebuild_lexical(coll)
+        with self.kb.writer(self.progress) as writer:
+            report.recovered = writer.recovered
+            for target in targets:
+                self._ingest_target(writer, target, fields, report)
         report.seconds = time.perf_counter() - started
         return report
 
     def add_documents(self, docs: list[SourceDocument], collection: str = "articles"
                       ) -> IngestReport:
         """Index documents given in code (no source file, nothing pruned)."""
-        with self._exclusive():
-            return self._add_documents(docs, collection)
-
-    def _add_documents(self, docs: list[SourceDocument], collection: str) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        if self.kb.manifest.pending():
-            report.recovered = self.kb.recover()
-        known = self.kb.manifest.documents(collection)
-        pending: list[_Pending] = []
+        with self.kb.writer(self.progress) as writer:
+            report.recovered = writer.recovered
+            known = self.kb.manifest.documents(collection)
+            changed = self._to_write(writer, docs, collection, known, report)
+            report.absorb(writer.write(collection, changed))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # ---- one target ------------------------------------------------------------------
+    def _ingest_target(self, writer: IndexWriter, target: Target, fields: FieldMap,
+                       report: IngestReport) -> None:
+        known = self.kb.manifest.documents(target.collection)
+        seen: dict[str, str] = {}
+        failed_files: set[str] = set()
+        files, unreadable = walk_with_errors(target.path)
+        for where, reason in unreadable:
+            report.fail(SourceError(where, f"cannot read directory: {reason}; its documents "
+                                           "are kept as they were"))
+            failed_files.add(str(Path(where).resolve()))
+
+        def loaded() -> Iterator[SourceDocument]:
+            for file in files:
+                for item in load_file(file, fields):
+                    if isinstance(item, SourceError):
+                        report.fail(item)
+                        failed_files.add(str(file.resolve()))  # compared with resolved sources
+                        continue
+                    yield item
+
+        changed = self._to_write(writer, loaded(), target.collection, known, report, seen)
+        report.absorb(writer.write(target.collection, changed))
+        gone = self._vanished(target, known, seen, failed_files)
+        report.absorb(writer.delete(target.collection, gone))
+
+    def _to_write(self, writer: IndexWriter, docs: Iterable[SourceDocument], collection: str,
+                 known: dict[tuple[str, str], DocRecord], report: IngestReport,
+                 seen: dict[str, str] | None = None) -> list[DocumentWrite]:
+        """The documents to write, chunked; skipped and unchanged ones are only counted.
+
+        With ``seen`` (an ingest of files), a repeated id is reported, and an unchanged document
+        whose file moved gets its new source recorded."""
+        out: list[DocumentWrite] = []
         for doc in docs:
             if collection == "conversations":
                 prepared = _prepare_conversation(doc)
@@ -231,64 +243,31 @@ class Ingester:
                     report.skipped += 1
                     continue
                 doc = prepared
-            digest = self._hash(doc)
-            old = known.get((collection, doc.id))
-            if old is not None and old.hash == digest:
-                report.unchanged += 1
-                continue
-            pending.append(_Pending(doc, digest, chunk_document(doc, self._counter(),
-                                                                self.chunking), old is None))
-        self._write(collection, pending, report)
-        if pending:
-            self.kb.rebuild_lexical(collection)
-        report.seconds = time.perf_counter() - started
-        return report
-
-    # ---- one target ------------------------------------------------------------------
-    def _ingest_target(self, target: Target, fields: FieldMap, report: IngestReport) -> bool:
-        manifest = self.kb.manifest
-        known = manifest.documents(target.collection)
-        seen: dict[str, str] = {}
-        failed_files: set[str] = set()
-        pending: list[_Pending] = []
-        files, unreadable = walk_with_errors(target.path)
-        for where, reason in unreadable:
-            report.fail(SourceError(where, f"cannot read directory: {reason}; its documents "
-                                           "are kept as they were"))
-            failed_files.add(str(Path(where).resolve()))
-        for file in files:
-            for item in load_file(file, fields):
-                if isinstance(item, SourceError):
-                    report.fail(item)
-                    failed_files.add(str(file.resolve()))  # compared with resolved sources
-                    continue
-                doc: SourceDocument = item
-                if target.collection == "conversations":
-                    prepared = _prepare_conversation(item)
-                    if prepared is None:
-                        report.skipped += 1
-                        continue
-                    doc = prepared
+            if seen is not None:
                 if doc.id in seen:
                     report.fail(SourceError(
                         doc.source, f"duplicate id '{doc.id}' (first seen in {seen[doc.id]}); "
                         "ids must be unique within a collection", doc.line))
                     continue
                 seen[doc.id] = f"{doc.source}:{doc.line}" if doc.line else doc.source
-                digest = self._hash(doc)
-                old = known.get((target.collection, doc.id))
-                if old is not None and old.hash == digest:
-                    report.unchanged += 1
-                    source = str(Path(doc.source).resolve())
-                    if old.source != source:  # the file moved: remember where it lives now
-                        manifest.set_source(target.collection, doc.id, source)
-                    continue
-                chunks = chunk_document(doc, self._counter(), self.chunking)
-                pending.append(_Pending(doc, digest, chunks, old is None))
-        self._write(target.collection, pending, report)
-        gone = self._vanished(target, known, seen, failed_files)
-        self._delete(target.collection, gone, report)
-        return bool(pending or gone)
+            digest = self._hash(doc)
+            old = known.get((collection, doc.id))
+            if old is not None and old.hash == digest:
+                report.unchanged += 1
+                if seen is not None and old.source != _source(doc):
+                    writer.set_source(collection, doc.id, _source(doc))  # the file moved
+                continue
+            out.append(self._version(collection, doc, digest))
+        return out
+
+    def _version(self, collection: str, doc: SourceDocument, digest: str) -> DocumentWrite:
+        """The document chunked, as the writer takes it."""
+        chunks = chunk_document(doc, self._counter(), self.chunking)
+        record = DocRecord(collection, doc.id, digest, _source(doc), doc.title, doc.url,
+                           {**doc.metadata, "line": doc.line})
+        return DocumentWrite(record, [
+            ChunkRecord(c.id, collection, c.doc_id, c.index, c.section, c.text, c.embed_text)
+            for c in chunks])
 
     def _vanished(self, target: Target, known: dict[tuple[str, str], DocRecord],
                   seen: dict[str, str], failed_files: set[str]) -> list[str]:
@@ -306,121 +285,7 @@ class Ingester:
                 gone.append(doc_id)
         return gone
 
-    # ---- writing ---------------------------------------------------------------------
-    def _write(self, collection: str, pending: list[_Pending], report: IngestReport) -> None:
-        if not pending:
-            return
-        manifest = self.kb.manifest
-        live_by_doc = {p.doc.id: manifest.chunk_ids(collection, p.doc.id) for p in pending}
-        total = sum(len({c.id for c in p.chunks} - set(live_by_doc[p.doc.id])) for p in pending)
-        bar = _progress(total, self.progress, f"embedding {collection}")
-        try:
-            for group in _groups(pending, COMMIT_CHUNKS):
-                self._write_group(collection, group, live_by_doc, report, bar)
-        finally:
-            bar.close()
 
-    def _write_group(self, collection: str, group: list[_Pending],
-                     live_by_doc: dict[str, list[str]], report: IngestReport, bar: Any) -> None:
-        kb, manifest = self.kb, self.kb.manifest
-        to_embed: list[Chunk] = []
-        removed: list[str] = []
-        for p in group:
-            old = set(live_by_doc[p.doc.id])
-            new_ids = {c.id for c in p.chunks}
-            to_embed += [c for c in p.chunks if c.id not in old]
-            removed += [cid for cid in live_by_doc[p.doc.id] if cid not in new_ids]
-        manifest.journal(collection, [c.id for c in to_embed] + removed)
-        blobs: dict[str, bytes] = {}
-        if to_embed:
-            vectors = self._embed_unique([c.embed_text for c in to_embed], report)
-            blobs = {c.id: v.astype("float32").tobytes()
-                     for c, v in zip(to_embed, vectors, strict=True)}
-            docs = {p.doc.id: p.doc for p in group}
-            kb.index.upsert(
-                collection, [c.id for c in to_embed], vectors,
-                [_chroma_meta(collection, docs[c.doc_id], c) for c in to_embed],
-                [c.text for c in to_embed],
-            )
-            bar.update(len(to_embed))
-        now = time.time()
-        with manifest.transaction() as tx:
-            for p in group:
-                doc = p.doc
-                Manifest.put_document(
-                    tx,
-                    DocRecord(collection, doc.id, p.hash,
-                              str(Path(doc.source).resolve()) if doc.source else "",
-                              doc.title, doc.url, {**doc.metadata, "line": doc.line}),
-                    [ChunkRecord(c.id, collection, c.doc_id, c.index, c.section, c.text,
-                                 c.embed_text) for c in p.chunks],
-                    now, blobs,
-                )
-            Manifest.bump_generation(tx, collection)
-        if removed:
-            kb.index.delete(collection, removed)
-        manifest.clear_journal(collection)
-        for p in group:
-            if p.is_new:
-                report.added += 1
-            else:
-                report.updated += 1
-
-    def _embed_unique(self, texts: list[str], report: IngestReport) -> np.ndarray:
-        """Embed each distinct text once; duplicates share the vector."""
-        position: dict[str, int] = {}
-        unique: list[str] = []
-        for t in texts:
-            if t not in position:
-                position[t] = len(unique)
-                unique.append(t)
-        embedder = self.kb.embedder
-        before = embedder.stats.tokens
-        vectors = embedder.embed_documents(unique)
-        report.chunks_embedded += len(unique)
-        report.tokens_embedded += embedder.stats.tokens - before
-        return vectors[[position[t] for t in texts]]
-
-    def _delete(self, collection: str, doc_ids: list[str], report: IngestReport) -> None:
-        if not doc_ids:
-            return
-        manifest = self.kb.manifest
-        ids = [cid for d in doc_ids for cid in manifest.chunk_ids(collection, d)]
-        manifest.journal(collection, ids)
-        with manifest.transaction() as tx:
-            for d in doc_ids:
-                Manifest.delete_document(tx, collection, d)
-            Manifest.bump_generation(tx, collection)
-        if ids:
-            self.kb.index.delete(collection, ids)
-        manifest.clear_journal(collection)
-        report.deleted += len(doc_ids)
-
-
-def _chroma_meta(collection: str, doc: SourceDocument, chunk: Chunk) -> dict[str, Any]:
-    meta: dict[str, Any] = {"doc_id": doc.id, "collection": collection, "title": doc.title,
-                            "url": doc.url, "chunk": chunk.index}
-    for key in ("category", "locale", "channel"):
-        if doc.metadata.get(key):
-            meta[key] = str(doc.metadata[key])
-    return meta
-
-
-def _groups(pending: list[_Pending], limit: int) -> Iterable[list[_Pending]]:
-    group: list[_Pending] = []
-    size = 0
-    for p in pending:
-        if group and size + len(p.chunks) > limit:
-            yield group
-            group, size = [], 0
-        group.append(p)
-        size += len(p.chunks)
-    if group:
-        yield group
-
-
-def _progress(total: int, enabled: bool | None, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="chunk", disable=None if enabled is None
-                else not enabled, leave=False)
+def _source(doc: SourceDocument) -> str:
+    """Where the manifest says a document lives: its resolved file, or "" (added from code)."""
+    return str(Path(doc.source).resolve()) if doc.source else ""

@@ -7,10 +7,8 @@ eval runner) and pass it down.
 
 from __future__ import annotations
 
-import fcntl
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.knowledge import COLLECTIONS
@@ -18,6 +16,7 @@ from app.knowledge.embedder import Embedder, get_embedder
 from app.knowledge.index import ChromaIndex
 from app.knowledge.lexical import LexicalIndex
 from app.knowledge.manifest import Manifest
+from app.knowledge.writer import IndexWriter
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -74,80 +73,29 @@ class KnowledgeBase:
 
         return str(resolve_model_path(self.settings.embedding_model))
 
-    # ---- lexical ---------------------------------------------------------------------
+    # ---- BM25 and writing (the rules live in ``app.knowledge.writer``) ---------------------
     def lexical(self, collection: str) -> LexicalIndex:
-        """The BM25 index for a collection, rebuilt if it is older than the manifest.
-
-        A reader rebuilds in memory; the saved copy is rewritten only by the process holding
-        the writer lock, so readers never race each other (or an ingest) on the files."""
+        """The BM25 index for a collection, reloaded when the manifest has moved on (see
+        ``IndexWriter.lexical``: only the lock holder saves it)."""
         generation = self.manifest.generation(collection)
         with self._lock:
             current = self._lexical.get(collection)
-            if current is not None and current.generation == generation:
-                return current
-            loaded = LexicalIndex.load(self.settings.bm25_dir / collection)
-            if loaded is None or loaded.generation != generation:
-                loaded = self._build_lexical(collection, generation)
-                with self.writer() as mine:
-                    if mine:
-                        loaded.save(self.settings.bm25_dir / collection)
-            self._lexical[collection] = loaded
-            return loaded
+            if current is None or current.generation != generation:
+                current = self._lexical[collection] = self.writer().lexical(collection)
+            return current
 
-    def _build_lexical(self, collection: str, generation: int) -> LexicalIndex:
-        chunks = self.manifest.chunks(collection)
-        return LexicalIndex.build([c.chunk_id for c in chunks],
-                                  [c.embed_text for c in chunks], generation)
-
-    def rebuild_lexical(self, collection: str) -> LexicalIndex:
-        """Rebuild and save a collection's BM25 index (call it holding ``writer()``)."""
-        built = self._build_lexical(collection, self.manifest.generation(collection))
-        built.save(self.settings.bm25_dir / collection)
+    def cache_lexical(self, collection: str, index: LexicalIndex) -> None:
+        """Keep a BM25 index a writer has just rebuilt (saves reloading it from disk)."""
         with self._lock:
-            self._lexical[collection] = built
-        return built
+            self._lexical[collection] = index
 
-    # ---- consistency -----------------------------------------------------------------
-    @contextmanager
-    def writer(self) -> Iterator[bool]:
-        """Try to become the one writer of this data directory (an exclusive lock file).
-
-        Yields whether the lock was taken. Ingest requires it; recovery runs only under it, so
-        a process starting while an ingest runs never deletes that ingest's fresh vectors. The
-        lock is local to this machine: with a shared Chroma server, run ingests from one host.
-        """
-        path = self.settings.data_dir / "ingest.lock"
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def writer(self, progress: bool | None = False) -> IndexWriter:
+        """The writer of this data directory; write inside ``with kb.writer() as w:``."""
+        return IndexWriter(self, progress)
 
     def recover_if_idle(self) -> int:
-        """``recover`` unless an ingest is running right now (then it cleans up itself)."""
-        with self.writer() as mine:
-            return self.recover() if mine else 0
-
-    def recover(self) -> int:
-        """Undo what an interrupted ingest left in Chroma; returns how many vectors went.
-
-        Call it only while holding ``writer()`` (``recover_if_idle`` does)."""
-        pending = self.manifest.pending()
-        removed = 0
-        for collection, ids in pending.items():
-            live = self.manifest.live_ids(ids)
-            dead = [cid for cid in ids if cid not in live]
-            if dead:
-                self.index.delete(collection, dead)
-                removed += len(dead)
-        if pending:
-            self.manifest.clear_journal()
-        return removed
+        """Undo an interrupted ingest unless one is running now (``IndexWriter``)."""
+        return self.writer().recover_if_idle()
 
     def stats(self) -> dict[str, object]:
         counts = self.manifest.counts()

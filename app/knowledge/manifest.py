@@ -130,6 +130,19 @@ class Manifest:
                     f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part))
         return live
 
+    def live_documents(self, collection: str, doc_ids: Iterable[str]) -> set[str]:
+        """Those of ``doc_ids`` the collection holds."""
+        ids = list(doc_ids)
+        live: set[str] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                live.update(r[0] for r in self._conn.execute(
+                    f"SELECT doc_id FROM documents WHERE collection = ? AND doc_id IN ({marks})",
+                    (collection, *part)))
+        return live
+
     def counts(self) -> dict[str, dict[str, int]]:
         with self._lock:
             docs = self._conn.execute(

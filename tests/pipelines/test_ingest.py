@@ -336,7 +336,7 @@ def test_crash_in_a_later_group_keeps_earlier_groups_committed(
     small_corpus_ids: set[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Commit every few chunks so that five small documents make several groups.
-    monkeypatch.setattr("pipelines.ingest.COMMIT_CHUNKS", 3)
+    monkeypatch.setattr("app.knowledge.writer.COMMIT_CHUNKS", 3)
     crashing = make_kb(index=CrashingIndex(path=kb.settings.chroma_dir, crash_on=2),
                        chunk_tokens=CHUNK_TOKENS)
     with pytest.raises(RuntimeError, match="simulated crash"):
