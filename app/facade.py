@@ -13,43 +13,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.container import build
+from app.domain import Channel, Priority, Reason, Reply, Role
 from app.errors import ValidationError
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.retriever import HybridRetriever, SearchResult
-from app.responder.responder import Reply
+from app.mappers import reply_to_facade
 from app.services.analytics import analytics
-from app.services.conversations import ConversationService
-from app.store import Store
+
+__all__ = ["AICustomerServiceChatbot", "Channel", "Ticket", "TicketPriority"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Channel(StrEnum):
-    """Where a conversation happens."""
-
-    WEB = "web"
-    SMS = "sms"
-    EMAIL = "email"
-    WHATSAPP = "whatsapp"
-    FACEBOOK = "facebook"
-    INSTAGRAM = "instagram"
-    API = "api"
-    VOICE = "voice"
-
-
-class TicketPriority(StrEnum):
-    """Queue priority of a ticket (``MEDIUM`` is an alias of ``NORMAL``)."""
-
-    LOW = "low"
-    NORMAL = "normal"
-    MEDIUM = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
+#: the seed's name for ticket priorities (``TicketPriority.MEDIUM`` is ``NORMAL``)
+TicketPriority = Priority
 
 
 @dataclass(frozen=True)
@@ -111,26 +93,20 @@ class AICustomerServiceChatbot:
     def __init__(self, api_key: str | None = None, data_dir: str | Path | None = None,
                  knowledge_path: str | Path | None = ROOT / "knowledge",
                  settings: Settings | None = None) -> None:
-        from app.main import build_responder
-        from app.responder.variants import load_variants
-
         base = settings or Settings()
         updates: dict[str, Any] = {"anthropic_api_key": api_key}
         if data_dir is not None:
             updates["data_dir"] = Path(data_dir)
         self.settings = base.model_copy(update=updates)
-        self._kb = KnowledgeBase(self.settings)
-        if knowledge_path and not self._kb.manifest.counts().get("articles"):
+        kb = KnowledgeBase(self.settings)
+        if knowledge_path and not kb.manifest.counts().get("articles"):
             from pipelines.ingest import Ingester
 
-            Ingester(self._kb, progress=False).run([Path(knowledge_path)])
-        self._retriever = HybridRetriever(self._kb)
-        self._store = Store.from_settings(self.settings)
-        responder, self._batcher = build_responder(self.settings, self._kb, self._retriever)
-        self._service = ConversationService(self._store, responder,
-                                            load_variants(self.settings.variants_file),
-                                            self.settings)
-        self.knowledge_base = KnowledgeBaseFacade(self._kb, self._retriever)
+            Ingester(kb, progress=False).run([Path(knowledge_path)])
+        self._engine = build(self.settings, kb=kb)
+        self._store = self._engine.store
+        self._service = self._engine.conversations
+        self.knowledge_base = KnowledgeBaseFacade(kb, self._engine.retriever)
         self._last: dict[str, Reply] = {}
 
     @property
@@ -161,15 +137,11 @@ class AICustomerServiceChatbot:
         reply = self._last.get(conversation_id)
         if reply is None:
             messages = self._store.messages.for_conversation(conversation_id)
-            last = next((m for m in reversed(messages) if m.role == "assistant"), None)
-            if last is None:
+            reply = next((m.reply for m in reversed(messages)
+                          if m.role == Role.ASSISTANT and m.reply is not None), None)
+            if reply is None:
                 raise ValidationError("nothing to respond to yet: pass a message")
-            return {"message": last.body, "decision": last.reply.decision if last.reply
-                    else None, "citations": [], "conversation_id": conversation_id}
-        return {"message": reply.text, "decision": reply.decision, "reason": reply.reason,
-                "citations": [c.__dict__ for c in reply.citations],
-                "confidence": reply.confidence, "variant": reply.variant,
-                "conversation_id": conversation_id}
+        return reply_to_facade(reply, conversation_id)
 
     def create_ticket(self, conversation_id: str | None, subject: str,
                       priority: TicketPriority | str = TicketPriority.NORMAL) -> Ticket:
@@ -179,7 +151,7 @@ class AICustomerServiceChatbot:
             rec = self._store.tickets.create(subject, priority=level)
         else:
             rec, _ = self._store.tickets.escalate(conversation_id, subject=subject,
-                                                  priority=level, reason_code="manual")
+                                                  priority=level, reason_code=Reason.MANUAL)
         return Ticket(rec.id, rec.number, rec.conversation_id, rec.subject, rec.priority,
                       rec.status)
 
@@ -189,5 +161,4 @@ class AICustomerServiceChatbot:
                          window_hours=self.settings.soft_resolution_window_hours)
 
     def close(self) -> None:
-        self._batcher.close()
-        self._store.close()
+        self._engine.close()

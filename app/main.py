@@ -1,4 +1,4 @@
-"""The FastAPI application factory: every component is constructed here and nowhere deeper."""
+"""The FastAPI application: the HTTP edge over the components ``app.container`` builds."""
 
 from __future__ import annotations
 
@@ -12,74 +12,32 @@ from fastapi.responses import JSONResponse
 
 from app.api import analytics, answer, chat_ws, conversations, health, search, tickets
 from app.config import Settings, get_settings
+from app.container import Components, build
 from app.errors import NotFoundError, ProviderError, SupportbotError, ValidationError
-from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.batcher import QueryBatcher
-from app.knowledge.retriever import HybridRetriever
-from app.responder.providers.base import AnswerModel
-from app.responder.providers.extractive import ExtractiveAnswerModel
-from app.responder.responder import Responder
-from app.responder.variants import load_variants
-from app.services.conversations import ConversationService
 from app.store import Store
 
 log = logging.getLogger("supportbot")
 
 
-def answer_models(settings: Settings) -> tuple[AnswerModel, AnswerModel | None]:
-    """Claude with the extractive model as its fallback when a key is set, else extractive."""
-    extractive = ExtractiveAnswerModel()
-    if not settings.anthropic_api_key:
-        return extractive, None
-    from app.responder.providers.anthropic import AnthropicAnswerModel
-
-    claude = AnthropicAnswerModel(
-        settings.anthropic_api_key, model=settings.claude_model,
-        base_url=settings.claude_base_url, timeout=settings.claude_timeout,
-        max_retries=settings.claude_max_retries)
-    return claude, extractive
-
-
-def build_responder(settings: Settings, kb: KnowledgeBase,
-                    retriever: HybridRetriever) -> tuple[Responder, QueryBatcher]:
-    batcher = QueryBatcher(lambda: kb.embedder)
-    model, fallback = answer_models(settings)
-    return Responder(retriever, batcher.embed, model, fallback), batcher
-
-
-def _warm(kb: KnowledgeBase, retriever: HybridRetriever, batcher: QueryBatcher) -> None:
-    kb.recover_if_idle()
-    batcher.embed("warm up")
-    for c in COLLECTIONS:
-        retriever.catalog(c)
-
-
 def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None,
-               store: Store | None = None) -> FastAPI:
-    """Build the app (tests pass their own settings, knowledge base and store)."""
+               store: Store | None = None, components: Components | None = None) -> FastAPI:
+    """The app over ``components`` (default: ``build(settings, kb=kb, store=store)``)."""
     settings = settings or get_settings()
-    kb = kb or KnowledgeBase(settings)
-    store = store or Store.from_settings(settings)
-    retriever = HybridRetriever(kb)
-    responder, batcher = build_responder(settings, kb, retriever)
-    variants = load_variants(settings.variants_file)
+    engine = components or build(settings, kb=kb, store=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(_warm, kb, retriever, batcher)
+        await run_in_threadpool(engine.warm)
         app.state.ready = True
         yield
         app.state.ready = False
-        batcher.close()
+        engine.close()
 
     app = FastAPI(title="supportbot", version="0.1.0", lifespan=lifespan,
                   description="Grounded, cited AI answers over your help center.")
-    state = app.state
-    state.settings, state.kb, state.retriever, state.store = settings, kb, retriever, store
-    state.responder, state.batcher, state.variants = responder, batcher, variants
-    state.conversations = ConversationService(store, responder, variants, settings)
-    state.ready = False
+    app.state.components = engine
+    app.state.ready = False
     for module in (health, search, answer, conversations, tickets, analytics, chat_ws):
         app.include_router(module.router)
     _error_handlers(app)

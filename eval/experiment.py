@@ -1,17 +1,20 @@
-"""One A/B evaluation, end to end: build the real components, run, score, report."""
+"""One A/B evaluation, end to end: build the real components (``app.container``) over a
+temporary store, run every case through the turn policy, score, report."""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.container import build
 from app.errors import ValidationError
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.retriever import HybridRetriever
 from app.responder.variants import load_variants
+from app.store import Store
 from eval.datasets import load_cases
 from eval.metrics.resolution import SIMILARITY_THRESHOLD
 from eval.report import Report, build_report
@@ -53,8 +56,6 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
                    limit: int | None = None, resume: bool = True, ragas: bool = True,
                    live: bool = True, progress: bool | None = None) -> ExperimentResult:
     """Run ``dataset`` through each variant with the configured answer model and report."""
-    from app.main import build_responder
-
     if not variants:
         raise ValidationError("name at least one variant (--variants control,candidate)")
     config = load_variants(settings.variants_file)
@@ -64,8 +65,6 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
     if not kb.manifest.counts().get("articles"):
         raise ValidationError(f"the knowledge base in {settings.data_dir} is empty: run "
                               "'supportbot ingest knowledge/' first")
-    retriever = HybridRetriever(kb)
-    responder, batcher = build_responder(settings, kb, retriever)
     judge = None
     ragas_judge = None
     if settings.anthropic_api_key:
@@ -74,11 +73,18 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
 
         judge = ClaudeJudge.from_settings(settings)
         ragas_judge = judge_from_settings(settings, embedder=kb.embedder) if ragas else None
-    try:
-        rows = run_eval(responder, cases, chosen, out, embed=kb.embedder.embed_documents,
-                        judge=judge, resume=resume, progress=progress)
-    finally:
-        batcher.close()
+    # The conversations of the run go to a throwaway store: the live one is never touched.
+    with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
+        scratch = settings.model_copy(update={"database_url": f"sqlite:///{tmp}/eval.sqlite3"})
+        store = Store.from_settings(scratch)
+        with build(settings, kb=kb, store=store, variants=config) as engine:
+            try:
+                rows = run_eval(engine.conversations, cases, chosen, out,
+                                embed=kb.embedder.embed_documents, judge=judge,
+                                resume=resume, progress=progress)
+            finally:
+                store.close()
+        responder = engine.responder
     meta = {"dataset": str(dataset), "answer model": responder.model.name,
             "judge": "Claude" if judge else "offline (embedding similarity)"}
     report = build_report(rows, out, variants, threshold=SIMILARITY_THRESHOLD, ragas=ragas,

@@ -1,6 +1,10 @@
-"""Run labelled cases through the real responder, for each variant, one row per case × variant.
+"""Run labelled cases through the turn policy, for each variant, one row per case × variant.
 
-Same retrieval, same data, same order for every variant; the offline path is deterministic.
+Each case is a conversation of the real ``ConversationService`` (over the store it was given:
+``eval.experiment`` passes a temporary one), its turns posted one by one as a customer would,
+so the evaluation measures exactly the path production runs: the same message checks, history,
+clarified / failed-turn state and persistence. Same retrieval, same data, same order for every
+variant; the offline path is deterministic.
 Rows are appended to ``rows.jsonl`` in the output directory as they finish, so an interrupted
 run resumes where it stopped; the complete table is written as Parquet and CSV at the end.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,9 +22,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from app.responder.responder import Reply, Responder, TurnInput
-from app.responder.types import Turn
+from app.domain import Channel, Reply
+from app.knowledge.retriever import Retriever
+from app.mappers import reply_to_eval
 from app.responder.variants import Variant
+from app.services.conversations import ConversationService
 from eval.datasets import EvalCase
 
 ROWS_FILE = "rows.jsonl"
@@ -31,24 +38,17 @@ class Judge(Protocol):
     def __call__(self, question: str, reference: str, answer: str) -> bool | None: ...
 
 
-def run_case(responder: Responder, case: EvalCase, variant: Variant) -> list[Reply]:
-    """Feed the case's turns one by one, as a customer would, carrying the history."""
-    history: list[Turn] = []
-    replies: list[Reply] = []
-    clarified = False
-    for message in case.turns:
-        reply = responder.respond(TurnInput(message, variant, list(history), clarified))
-        replies.append(reply)
-        clarified = clarified or reply.decision == "clarify"
-        history += [Turn("customer", message), Turn("assistant", reply.text)]
-    return replies
+def run_case(service: ConversationService, case: EvalCase, variant: Variant) -> list[Reply]:
+    """The case as one conversation on ``variant``: its turns posted one by one."""
+    channel = case.channel if case.channel in set(Channel) else Channel.WEB
+    conv, _ = service.start(f"eval-{case.id}-{uuid.uuid4().hex[:8]}", channel,
+                            variant=variant.name, metadata={"eval_case": case.id})
+    return [service.post(conv.id, message).reply for message in case.turns]
 
 
-def gold_passages(responder: Responder, case: EvalCase) -> list[str]:
-    """The texts of the gold articles' chunks (ragas's reference contexts)."""
-    catalog = responder.retriever.catalog("articles")
-    return [catalog.chunks[cid].text for doc in case.gold_article_ids
-            for cid in catalog.by_doc.get(doc, [])]
+def gold_passages(retriever: Retriever, case: EvalCase) -> list[str]:
+    """The texts of the gold articles' passages (ragas's reference contexts)."""
+    return [text for doc in case.gold_article_ids for text in retriever.article_texts(doc)]
 
 
 def row_for(case: EvalCase, variant: Variant, replies: list[Reply]) -> dict[str, Any]:
@@ -64,17 +64,12 @@ def row_for(case: EvalCase, variant: Variant, replies: list[Reply]) -> dict[str,
         "gold_sentiment": case.sentiment, "needs_human": case.needs_human,
         "human_reason": case.human_reason, "gold_article_ids": list(case.gold_article_ids),
         "reference_answer": case.reference_answer, "question": case.turns[-1],
-        "n_turns": len(case.turns), "answer": final.text, "decision": final.decision,
+        "n_turns": len(case.turns), **reply_to_eval(final),
         "escalated": bool(escalations), "clarified": any(r.decision == "clarify" for r in replies),
         "escalation_reason": escalations[0].reason if escalations else None,
-        "cited_article_ids": list(final.cited_article_ids),
-        "retrieved_ids": [str(r["id"]) for r in final.retrieval if r["collection"] == "articles"],
-        "contexts": [p.text for p in final.passages],
-        "confidence": float(final.confidence),
         "latency_ms": float(np.mean([r.latency_ms for r in replies])),
         "sentiment_scores": [float(r.sentiment) for r in replies],
-        "turns_to_resolution": resolved_at, "provider": final.provider, "model": final.model,
-        "fallback_from": final.fallback_from,
+        "turns_to_resolution": resolved_at,
         "input_tokens": sum(r.usage.input_tokens for r in replies if r.usage),
         "output_tokens": sum(r.usage.output_tokens for r in replies if r.usage),
     }
@@ -102,11 +97,12 @@ def _drop_partial_line(path: Path) -> None:
 
 
 def run_eval(
-    responder: Responder, cases: Sequence[EvalCase], variants: Sequence[Variant], out_dir: Path,
+    service: ConversationService, cases: Sequence[EvalCase], variants: Sequence[Variant],
+    out_dir: Path,
     *, embed: Callable[[list[str]], np.ndarray] | None = None, judge: Judge | None = None,
     resume: bool = True, progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Every case × variant through ``responder``; returns (and writes) the rows table.
+    """Every case × variant through ``service``; returns (and writes) the rows table.
 
     Args:
         embed: texts → normalised vectors, for the answer-vs-reference ``similarity`` (the
@@ -125,8 +121,8 @@ def run_eval(
         for case, variant in tqdm(todo, desc="eval", unit="case", disable=None
                                   if progress is None else not progress, leave=False):
             started = time.perf_counter()
-            row = row_for(case, variant, run_case(responder, case, variant))
-            row["reference_contexts"] = gold_passages(responder, case)
+            row = row_for(case, variant, run_case(service, case, variant))
+            row["reference_contexts"] = gold_passages(service.responder.retriever, case)
             row["similarity"] = _similarity(embed, row["answer"], case.reference_answer)
             row["judge_correct"] = (judge(case.turns[-1], case.reference_answer, row["answer"])
                                     if judge is not None and case.reference_answer else None)

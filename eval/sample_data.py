@@ -43,13 +43,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.domain import Citation, Reason, Reply
 from app.errors import SupportbotError, ValidationError
-from app.responder.escalation import PRIORITY, Reason, find_human_request, find_sensitive_topic
+from app.responder.escalation import PRIORITY, find_human_request, find_sensitive_topic
 from app.responder.sentiment import score as sentiment_score
 from app.responder.sentiment import trend_of_texts
 from app.responder.types import Turn
 from app.responder.variants import Variant, VariantConfig, assign, load_variants
-from app.store import ConversationRecord, ReplyMeta, Store
+from app.store import ConversationRecord, Store
 from app.store.base import as_utc
 from app.store.choices import DEFAULT_WORKSPACE
 from eval.metrics.csat import CONVERSATIONS_DIR, features_from_conversation, load_conversations
@@ -78,7 +79,7 @@ class PlannedMessage:
     role: str
     body: str
     at: datetime
-    reply: ReplyMeta | None = None
+    reply: Reply | None = None
     sentiment: float | None = None
 
 
@@ -158,10 +159,10 @@ def escalation_reason(customer_texts: Sequence[str]) -> Reason:
         if topic:
             return topic[0]
         if find_human_request(text):
-            return "explicit_request"
+            return Reason.EXPLICIT_REQUEST
     if customer_texts and trend_of_texts(customer_texts).frustrated:
-        return "negative_sentiment"
-    return "model_requested"
+        return Reason.NEGATIVE_SENTIMENT
+    return Reason.MODEL_REQUESTED
 
 
 def final_status(record: Mapping[str, Any]) -> str:
@@ -224,10 +225,12 @@ def plan_replay(record: Mapping[str, Any], variant: str) -> Plan:
         if role == "assistant":
             escalates = i == handoff
             reason = escalation_reason(customer_texts) if escalates else None
-            reply = ReplyMeta(
-                decision="escalate" if escalates else "answer", reason=reason,
-                cited_article_ids=[] if escalates else list(record.get("article_ids") or []),
-                latency_ms=(at - times[i - 1]).total_seconds() * 1000 if i else None,
+            reply = Reply(
+                text, decision="escalate" if escalates else "answer", reason=reason,
+                priority=PRIORITY[reason] if reason else "normal",
+                citations=[] if escalates else [Citation(str(a)) for a in
+                                                record.get("article_ids") or []],
+                latency_ms=(at - times[i - 1]).total_seconds() * 1000 if i else 0.0,
                 provider="replay", model="recorded", variant=variant)
             if reason is not None:
                 ticket = _ticket(record, customer_texts, reason, PRIORITY[reason], at)
@@ -240,7 +243,6 @@ def plan_replay(record: Mapping[str, Any], variant: str) -> Plan:
 def plan_generated(record: Mapping[str, Any], variant: Variant, responder: Responder) -> Plan:
     """The record's customer (and agent) turns, each customer turn answered by ``responder``."""
     from app.responder.responder import TurnInput
-    from app.services.conversations import ConversationService
 
     messages: list[PlannedMessage] = []
     history: list[Turn] = []
@@ -261,8 +263,7 @@ def plan_generated(record: Mapping[str, Any], variant: Variant, responder: Respo
         messages.append(PlannedMessage(role, text, at, sentiment=sentiment_score(text)))
         reply = responder.respond(TurnInput(text, variant, list(history), clarified))
         reply_at = at + timedelta(milliseconds=max(reply.latency_ms, 1.0))
-        messages.append(PlannedMessage("assistant", reply.text, reply_at,
-                                       reply=ConversationService.reply_meta(reply)))
+        messages.append(PlannedMessage("assistant", reply.text, reply_at, reply=reply))
         if reply.decision == "escalate" and ticket is None:
             ticket = _ticket(record, customer_texts, reply.reason, reply.priority, reply_at)
         clarified = clarified or reply.decision == "clarify"
@@ -425,19 +426,15 @@ def _responder(settings: Settings, respond: bool) -> Iterator[Responder | None]:
     if not respond:
         yield None
         return
+    from app.container import build
     from app.knowledge.base import KnowledgeBase
-    from app.knowledge.retriever import HybridRetriever
-    from app.main import build_responder
 
     kb = KnowledgeBase(settings)
     if not kb.manifest.counts().get("articles"):
         raise ValidationError(f"the knowledge base in {settings.data_dir} is empty: run "
                               "'supportbot ingest knowledge/' first, or seed without --respond")
-    responder, batcher = build_responder(settings, kb, HybridRetriever(kb))
-    try:
-        yield responder
-    finally:
-        batcher.close()
+    with build(settings, kb=kb) as engine:
+        yield engine.responder
 
 
 if __name__ == "__main__":

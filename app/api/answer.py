@@ -1,5 +1,10 @@
 """Stateless answers: one question (with optional history) in, a cited reply out.
 
+The turn runs through the same turn policy as a conversation's (``ConversationService``):
+the same message checks, the same sticky variant rule (pass ``user_id`` — a user or session
+id — to keep one caller on one variant; without it every request is its own unit) and the same
+responder; nothing is stored.
+
 With ``Accept: text/event-stream`` the reply streams as Server-Sent Events: ``delta`` events
 carry text as it is produced, then one ``reply`` event carries the full reply JSON (an
 ``error`` event replaces it if the turn fails).
@@ -9,47 +14,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Literal
+from itertools import chain
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import ResponderDep, SettingsDep, VariantsDep
-from app.api.schemas import ReplyOut
-from app.errors import SupportbotError, ValidationError
-from app.responder.responder import Reply, TurnInput
-from app.responder.types import Turn
-from app.responder.variants import assign
+from app.api.deps import ConversationsDep
+from app.api.schemas import ReplyOut, reply_to_api
+from app.domain import Reply, Role, Turn
+from app.errors import SupportbotError
 
 router = APIRouter(prefix="/api/v1", tags=["answer"])
 
 
 class HistoryTurn(BaseModel):
-    role: Literal["customer", "assistant", "agent"]
+    role: Role
     text: str = Field(min_length=1, max_length=20_000)
 
 
 class AnswerRequestIn(BaseModel):
     question: str = Field(min_length=1, description="The customer's message.")
     history: list[HistoryTurn] = Field(default_factory=list, max_length=50)
-    user_id: str | None = Field(default=None, description="For sticky variant assignment.")
-    workspace: str | None = None
+    user_id: str | None = Field(default=None, max_length=200,
+                                description="A user or session id, for sticky variant "
+                                "assignment.")
+    workspace: str | None = Field(default=None, max_length=64)
     variant: str | None = Field(default=None, description="Force a variant (testing).")
-
-
-def _turn(body: AnswerRequestIn, variants: VariantsDep, settings: SettingsDep) -> TurnInput:
-    limit = settings.max_message_chars
-    if "\x00" in body.question or any("\x00" in t.text for t in body.history):
-        raise ValidationError("text contains a NUL character (\\x00); remove it")
-    if len(body.question) > limit:
-        raise ValidationError(f"question is {len(body.question)} characters; the limit is "
-                              f"{limit} (SUPPORTBOT_MAX_MESSAGE_CHARS)")
-    variant = (variants.get(body.variant) if body.variant else
-               assign(variants, body.workspace or settings.workspace, body.user_id or "anonymous"))
-    history = [Turn(t.role, t.text) for t in body.history]
-    return TurnInput(message=body.question.strip(), variant=variant, history=history,
-                     clarified_before=False)
 
 
 def _sse(event: str, data: dict[str, object]) -> str:
@@ -58,20 +49,23 @@ def _sse(event: str, data: dict[str, object]) -> str:
 
 @router.post("/answer", response_model=ReplyOut,
              responses={200: {"content": {"text/event-stream": {}}}})
-def answer(body: AnswerRequestIn, request: Request, responder: ResponderDep,
-           variants: VariantsDep, settings: SettingsDep) -> ReplyOut | StreamingResponse:
+def answer(body: AnswerRequestIn, request: Request,
+           service: ConversationsDep) -> ReplyOut | StreamingResponse:
     """Answer one question without storing anything."""
-    turn = _turn(body, variants, settings)
+    history = [Turn(t.role, t.text) for t in body.history]
+    options = {"user_id": body.user_id, "workspace": body.workspace, "variant": body.variant}
     if "text/event-stream" not in request.headers.get("accept", ""):
-        return ReplyOut.of(responder.respond(turn))
+        return reply_to_api(service.answer(body.question, history, **options))
+    stream = service.answer_stream(body.question, history, **options)
+    first = next(stream)  # validation errors surface here as a 422, before the stream opens
 
     def events() -> Iterator[str]:
         try:
-            for event in responder.respond_stream(turn):
-                if isinstance(event, Reply):
-                    yield _sse("reply", ReplyOut.of(event).model_dump(mode="json"))
+            for item in chain([first], stream):
+                if isinstance(item, Reply):
+                    yield _sse("reply", reply_to_api(item).model_dump(mode="json"))
                 else:
-                    yield _sse("delta", {"text": event})
+                    yield _sse("delta", {"text": item})
         except SupportbotError as e:
             yield _sse("error", {"detail": str(e)})
 

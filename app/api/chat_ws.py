@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.schemas import ConversationOut, MessageOut, ReplyOut, TicketOut
+from app.api.schemas import ConversationOut, MessageOut, TicketOut, reply_to_api
 from app.errors import NotFoundError, SupportbotError
 from app.services.conversations import ConversationService, TurnResult
 
@@ -75,7 +75,7 @@ async def _stream_turn(ws: WebSocket, service: ConversationService, conversation
         await ws.send_json({
             "type": "message",
             "message": MessageOut.of(event.reply_message).model_dump(mode="json"),
-            "reply": ReplyOut.of(event.reply).model_dump(mode="json"),
+            "reply": reply_to_api(event.reply).model_dump(mode="json"),
             "ticket": TicketOut.of(event.ticket).model_dump(mode="json") if event.ticket
             else None,
             "conversation": ConversationOut.of(event.conversation).model_dump(mode="json"),
@@ -86,7 +86,7 @@ async def _stream_turn(ws: WebSocket, service: ConversationService, conversation
 @router.websocket("/chat")
 async def chat(ws: WebSocket) -> None:
     """One customer's chat session (see the module docstring for the protocol)."""
-    service: ConversationService = ws.app.state.conversations
+    service: ConversationService = ws.app.state.components.conversations
     store = service.store
     await ws.accept()
     conversation_id: str | None = None

@@ -8,7 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from app.api.deps import ConversationsDep, StoreDep
-from app.api.schemas import ChannelName, ConversationOut, MessageOut, ReplyOut, TicketOut
+from app.api.schemas import ConversationOut, MessageOut, ReplyOut, TicketOut, reply_to_api
+from app.domain import Channel
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -17,7 +18,7 @@ MessageText = Annotated[str, Field(min_length=1, description="The customer's mes
 
 class ConversationCreate(BaseModel):
     user_id: str = Field(min_length=1, max_length=200)
-    channel: ChannelName = "web"
+    channel: Channel = Channel.WEB
     initial_message: MessageText | None = None
     workspace: str | None = Field(default=None, max_length=100)
     variant: str | None = Field(default=None, description="Force a variant (testing).")
@@ -61,7 +62,7 @@ def create_conversation(body: ConversationCreate, service: ConversationsDep) -> 
     if turn is None:
         return TurnOut(conversation=ConversationOut.of(conv))
     return TurnOut(conversation=ConversationOut.of(turn.conversation),
-                   reply=ReplyOut.of(turn.reply),
+                   reply=reply_to_api(turn.reply),
                    ticket=TicketOut.of(turn.ticket) if turn.ticket else None)
 
 
@@ -70,7 +71,7 @@ def post_message(conversation_id: str, body: MessageCreate, service: Conversatio
     """Add the customer's message (stored first) and return the assistant's reply."""
     turn = service.post(conversation_id, body.message)
     return TurnOut(conversation=ConversationOut.of(turn.conversation),
-                   reply=ReplyOut.of(turn.reply),
+                   reply=reply_to_api(turn.reply),
                    ticket=TicketOut.of(turn.ticket) if turn.ticket else None)
 
 

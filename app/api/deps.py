@@ -1,4 +1,5 @@
-"""Shared FastAPI dependencies (``Annotated`` aliases handlers declare)."""
+"""Shared FastAPI dependencies (``Annotated`` aliases handlers declare), all taken from the
+components the composition root built (``app.state.components``)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,28 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.container import Components
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.retriever import HybridRetriever
-from app.responder.responder import Responder
-from app.responder.variants import VariantConfig
 from app.services.conversations import ConversationService
 from app.store import Store
 
 
-def _state(name: str) -> Any:
+def components(request: Request) -> Components:
+    engine: Components = request.app.state.components
+    return engine
+
+
+def _part(name: str) -> Any:
     def get(request: Request) -> Any:
-        return getattr(request.app.state, name)
+        return getattr(components(request), name)
 
     return get
 
 
-SettingsDep = Annotated[Settings, Depends(_state("settings"))]
-KnowledgeDep = Annotated[KnowledgeBase, Depends(_state("kb"))]
-RetrieverDep = Annotated[HybridRetriever, Depends(_state("retriever"))]
-ResponderDep = Annotated[Responder, Depends(_state("responder"))]
-VariantsDep = Annotated[VariantConfig, Depends(_state("variants"))]
-StoreDep = Annotated[Store, Depends(_state("store"))]
-ConversationsDep = Annotated[ConversationService, Depends(_state("conversations"))]
+ComponentsDep = Annotated[Components, Depends(components)]
+SettingsDep = Annotated[Settings, Depends(_part("settings"))]
+KnowledgeDep = Annotated[KnowledgeBase, Depends(_part("kb"))]
+RetrieverDep = Annotated[HybridRetriever, Depends(_part("retriever"))]
+StoreDep = Annotated[Store, Depends(_part("store"))]
+ConversationsDep = Annotated[ConversationService, Depends(_part("conversations"))]

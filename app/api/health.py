@@ -27,7 +27,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Ready)
 def readyz(request: Request, response: Response) -> Ready:
     """Ready when the model is loaded and the index opened (503 until then)."""
-    kb = request.app.state.kb
+    kb = request.app.state.components.kb
     ready = bool(getattr(request.app.state, "ready", False))
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

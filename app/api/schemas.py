@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.responder.responder import Reply
+from app.domain import Channel, ConversationStatus, Decision, Priority, Role, TicketStatus
+from app.mappers import CitationOut, ReplyOut, reply_to_api
 from app.store import ConversationRecord, MessageRecord, TicketRecord
 
-ChannelName = Literal["web", "sms", "email", "whatsapp", "facebook", "instagram", "api", "voice"]
-
-
-class CitationOut(BaseModel):
-    id: str
-    title: str
-    url: str
-
-
-class ReplyOut(BaseModel):
-    """The assistant's reply to one customer message."""
-
-    message: str
-    decision: Literal["answer", "clarify", "escalate"]
-    reason: str | None
-    citations: list[CitationOut]
-    confidence: float
-    variant: str
-    provider: str
-    model: str
-    latency_ms: float
-    fallback_from: str | None = None
-
-    @classmethod
-    def of(cls, reply: Reply) -> ReplyOut:
-        return cls(message=reply.text, decision=reply.decision, reason=reply.reason,
-                   citations=[CitationOut(id=c.id, title=c.title, url=c.url)
-                              for c in reply.citations],
-                   confidence=round(reply.confidence, 4), variant=reply.variant,
-                   provider=reply.provider, model=reply.model,
-                   latency_ms=round(reply.latency_ms, 2), fallback_from=reply.fallback_from)
+__all__ = ["CitationOut", "ConversationOut", "MessageOut", "ReplyOut", "TicketOut",
+           "reply_to_api"]
 
 
 class TicketOut(BaseModel):
@@ -51,8 +23,8 @@ class TicketOut(BaseModel):
     conversation_id: str | None
     subject: str
     description: str
-    priority: str
-    status: str
+    priority: Priority
+    status: TicketStatus
     reason_code: str | None
     assignee: str | None
     created_at: datetime
@@ -66,10 +38,10 @@ class TicketOut(BaseModel):
 class MessageOut(BaseModel):
     id: str
     seq: int
-    role: str
+    role: Role
     body: str
     created_at: datetime
-    decision: str | None = None
+    decision: Decision | None = None
     reason: str | None = None
     cited_article_ids: list[str] = Field(default_factory=list)
     confidence: float | None = None
@@ -80,25 +52,26 @@ class MessageOut(BaseModel):
     @classmethod
     def of(cls, m: MessageRecord) -> MessageOut:
         r = m.reply
-        return cls(id=m.id, seq=m.seq, role=m.role, body=m.body, created_at=m.created_at,
-                   decision=r.decision if r else None, reason=r.reason if r else None,
+        return cls(id=m.id, seq=m.seq, role=Role(m.role), body=m.body, created_at=m.created_at,
+                   decision=Decision(r.decision) if r else None, reason=r.reason if r else None,
                    cited_article_ids=list(r.cited_article_ids) if r else [],
-                   confidence=r.confidence if r else None, variant=r.variant if r else None,
+                   confidence=r.confidence if r else None,
+                   variant=(r.variant or None) if r else None,
                    sentiment=m.sentiment, read_at=m.read_at)
 
 
 class ConversationOut(BaseModel):
     id: str
     user_id: str | None
-    channel: str
+    channel: Channel
     variant: str | None
-    status: str
+    status: ConversationStatus
     created_at: datetime
     updated_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, c: ConversationRecord) -> ConversationOut:
-        return cls(id=c.id, user_id=c.user_id, channel=c.channel, variant=c.variant,
-                   status=c.status, created_at=c.created_at, updated_at=c.updated_at,
-                   metadata=c.metadata)
+        return cls(id=c.id, user_id=c.user_id, channel=Channel(c.channel), variant=c.variant,
+                   status=ConversationStatus(c.status), created_at=c.created_at,
+                   updated_at=c.updated_at, metadata=c.metadata)

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from app.api.deps import StoreDep
 from app.api.schemas import TicketOut
+from app.domain import Priority, TicketStatus
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
-Priority = Literal["low", "normal", "high", "urgent"]
-Status = Literal["open", "pending", "solved", "closed"]
 
 
 class TicketCreate(BaseModel):
     subject: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=20_000)
     conversation_id: str | None = None
-    priority: Priority = "normal"
+    priority: Priority = Priority.NORMAL
     assignee: str | None = None
 
 
 class TicketPatch(BaseModel):
-    status: Status | None = None
+    status: TicketStatus | None = None
     priority: Priority | None = None
     assignee: str | None = None
     subject: str | None = Field(default=None, min_length=1, max_length=300)
@@ -52,7 +51,7 @@ def update_ticket(ticket_id: str, body: TicketPatch, store: StoreDep) -> TicketO
 
 @router.get("", response_model=list[TicketOut])
 def list_tickets(
-    store: StoreDep, status: Status | None = None, conversation_id: str | None = None,
+    store: StoreDep, status: TicketStatus | None = None, conversation_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[TicketOut]:
     """Tickets, newest first (the agents' inbox)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -69,6 +69,28 @@ class _Catalog:
     vector_ids: list[str] = field(default_factory=list)  # rows of ``vectors``
     vector_row: dict[str, int] = field(default_factory=dict)  # chunk id → row
     vectors: np.ndarray | None = None  # live chunk vectors, for exact dense search
+
+
+class Retriever(Protocol):
+    """What the answer engine needs from retrieval (``HybridRetriever``; fakes in tests)."""
+
+    def search(
+        self, query: str, k: int = 5, collections: tuple[str, ...] = ("articles",),
+        category: str | None = None, locale: str | None = None, mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
+    ) -> list[SearchResult]:
+        """The ``k`` best articles for ``query``, best first."""
+        ...
+
+    def article_passages(
+        self, article_id: str, vector: np.ndarray, collection: str = "articles", n: int = 3
+    ) -> list[tuple[ChunkRecord, float]]:
+        """The ``n`` chunks of one article closest to ``vector``, best first."""
+        ...
+
+    def article_texts(self, article_id: str, collection: str = "articles") -> list[str]:
+        """The texts of all of one article's chunks, in article order."""
+        ...
 
 
 class HybridRetriever:
@@ -161,6 +183,12 @@ class HybridRetriever:
         scored = [(cat.chunks[cid], float(vectors[cid] @ vector)) for cid in ids if cid in vectors]
         scored.sort(key=lambda t: -t[1])
         return scored[:n]
+
+    def article_texts(self, article_id: str, collection: str = "articles") -> list[str]:
+        """The texts of all of one article's chunks, in article order."""
+        cat = self.catalog(collection)
+        chunks = [cat.chunks[cid] for cid in cat.by_doc.get(article_id, [])]
+        return [c.text for c in sorted(chunks, key=lambda c: c.idx)]
 
     # ---- internals -------------------------------------------------------------------
     def _dense(self, cat: _Catalog, collection: str, vector: np.ndarray, n: int,

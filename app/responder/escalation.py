@@ -21,26 +21,21 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from rapidfuzz.distance import OSA
 
+from app.domain import Decision, Priority, Reason
 from app.responder.sentiment import TrendInfo, trend_of_texts
-from app.responder.types import Decision
 from app.responder.variants import EscalationSettings
 
-Reason = Literal[
-    "self_harm", "account_takeover", "sensitive_fraud", "sensitive_legal", "explicit_request",
-    "model_requested", "negative_sentiment", "repeated_failure", "low_confidence",
-]
-Priority = Literal["low", "normal", "high", "urgent"]
-
-REASONS: tuple[Reason, ...] = get_args(Reason)  # in priority order
-PRIORITY: dict[Reason, Priority] = {
-    "self_harm": "urgent", "account_takeover": "urgent", "sensitive_fraud": "high",
-    "sensitive_legal": "high", "explicit_request": "normal", "model_requested": "normal",
-    "negative_sentiment": "high", "repeated_failure": "normal", "low_confidence": "low",
+REASONS: tuple[Reason, ...] = tuple(r for r in Reason if r != Reason.MANUAL)  # priority order
+PRIORITY: dict[str, Priority] = {
+    Reason.SELF_HARM: Priority.URGENT, Reason.ACCOUNT_TAKEOVER: Priority.URGENT,
+    Reason.SENSITIVE_FRAUD: Priority.HIGH, Reason.SENSITIVE_LEGAL: Priority.HIGH,
+    Reason.EXPLICIT_REQUEST: Priority.NORMAL, Reason.MODEL_REQUESTED: Priority.NORMAL,
+    Reason.NEGATIVE_SENTIMENT: Priority.HIGH, Reason.REPEATED_FAILURE: Priority.NORMAL,
+    Reason.LOW_CONFIDENCE: Priority.LOW,
 }
 AGENT_HOURS = (8, 22)  # human agents work 8 am to 10 pm Eastern, every day
 AGENT_TZ = ZoneInfo("America/New_York")
@@ -110,7 +105,8 @@ class EscalationDecision:
     @property
     def decision(self) -> Decision:
         """``answer``, ``clarify`` or ``escalate``."""
-        return "escalate" if self.escalate else "clarify" if self.clarify else "answer"
+        return (Decision.ESCALATE if self.escalate else Decision.CLARIFY if self.clarify
+                else Decision.ANSWER)
 
 
 # --- Sensitive topics (matched on the accent-folded, lower-cased message) -------------------
@@ -152,8 +148,8 @@ _LEGAL = re.compile(
     r"|accion legal)\b")
 
 _TOPICS: tuple[tuple[Reason, re.Pattern[str]], ...] = (
-    ("self_harm", _SELF_HARM), ("account_takeover", _TAKEOVER), ("sensitive_fraud", _FRAUD),
-    ("sensitive_legal", _LEGAL))
+    (Reason.SELF_HARM, _SELF_HARM), (Reason.ACCOUNT_TAKEOVER, _TAKEOVER),
+    (Reason.SENSITIVE_FRAUD, _FRAUD), (Reason.SENSITIVE_LEGAL, _LEGAL))
 
 # --- Requests for a person ------------------------------------------------------------------
 
@@ -346,31 +342,36 @@ def _when(agents_online: bool | None) -> str:
 
 
 _OPENERS: dict[Reason, str] = {
-    "self_harm": "I'm really sorry you're feeling this way, and I'm glad you told me. You don't "
+    Reason.SELF_HARM:
+    "I'm really sorry you're feeling this way, and I'm glad you told me. You don't "
     "have to go through this alone: in the US or Canada you can call or text 988, any time, to "
     "reach a trained crisis counselor; in the UK and Ireland, Samaritans are on 116 123; "
     "elsewhere, findahelpline.com lists free local lines. If you're in immediate danger, please "
     "call your local emergency number (911 in the US) now. I've also asked a person from our "
     "team to look at this conversation.",
-    "account_takeover": "I'm sorry, let's lock your account down right away. 1) Reset your "
+    Reason.ACCOUNT_TAKEOVER:
+    "I'm sorry, let's lock your account down right away. 1) Reset your "
     "password with \"Forgot password?\" on the sign-in page, picking one you don't use anywhere "
     "else. 2) Go to Account → Security and select \"Sign out of all devices\". I've flagged this "
     "to our security team as urgent: they'll review any orders placed and reverse changes you "
     "didn't make, and email you the outcome, usually within 1\N{EN DASH}2 business days.",
-    "sensitive_fraud": "I've flagged this to our team as a priority so a person can review these "
+    Reason.SENSITIVE_FRAUD:
+    "I've flagged this to our team as a priority so a person can review these "
     "charges with you. If you think your card details were stolen, please also contact your "
     "card issuer to block the card. Don't share your full card number here; we'll never ask "
     "for it.",
-    "sensitive_legal": "I understand. I've passed this conversation to our team as a priority, "
+    Reason.SENSITIVE_LEGAL:
+    "I understand. I've passed this conversation to our team as a priority, "
     "and a person will review everything you've told me.",
-    "explicit_request": "Of course. I'm passing this conversation to a person.",
-    "model_requested": "This one needs a person, so I've passed your conversation to our team.",
-    "negative_sentiment": "I'm sorry this has been so frustrating. I've passed your "
+    Reason.EXPLICIT_REQUEST: "Of course. I'm passing this conversation to a person.",
+    Reason.MODEL_REQUESTED:
+    "This one needs a person, so I've passed your conversation to our team.",
+    Reason.NEGATIVE_SENTIMENT: "I'm sorry this has been so frustrating. I've passed your "
     "conversation to a person who can take it from here.",
-    "repeated_failure": "I'm sorry I haven't been able to sort this out. I've passed your "
+    Reason.REPEATED_FAILURE: "I'm sorry I haven't been able to sort this out. I've passed your "
     "conversation to a person, who will see everything you've told me, so you won't need to "
     "repeat it.",
-    "low_confidence": "I don't want to guess on this one, so I've passed your question to a "
+    Reason.LOW_CONFIDENCE: "I don't want to guess on this one, so I've passed your question to a "
     "person.",
 }
 CLARIFY_MESSAGE = (
@@ -380,7 +381,7 @@ CLARIFY_MESSAGE = (
 
 def next_steps_for(reason: Reason, agents_online: bool | None = None) -> str:
     """Customer-facing text for a hand-off: what we did and what happens next."""
-    if reason == "self_harm":
+    if reason == Reason.SELF_HARM:
         return _OPENERS[reason]  # crisis resources only; no queue times in this message
     return f"{_OPENERS[reason]} {_when(agents_online)}"
 
@@ -396,24 +397,24 @@ def decide(inputs: EscalationInputs) -> EscalationDecision:
         return escalate(*topic)
     phrase = find_human_request(inputs.message)
     if phrase:
-        return escalate("explicit_request", phrase)
+        return escalate(Reason.EXPLICIT_REQUEST, phrase)
     if inputs.needs_human:
-        return escalate("model_requested", inputs.needs_human_reason or "")
+        return escalate(Reason.MODEL_REQUESTED, inputs.needs_human_reason or "")
     mood = inputs.sentiment or trend_of_texts([*inputs.prior_messages, inputs.message])
     if mood.frustrated:
-        return escalate("negative_sentiment", ",".join(mood.reasons))
+        return escalate(Reason.NEGATIVE_SENTIMENT, ",".join(mood.reasons))
     failed = max(inputs.failed_turns, repeat_count(inputs.message, inputs.prior_messages))
     limits = inputs.thresholds
     if failed >= limits.max_failed_turns:
-        return escalate("repeated_failure", f"{failed} failed turns")
+        return escalate(Reason.REPEATED_FAILURE, f"{failed} failed turns")
     confidence = 0.0 if math.isnan(inputs.retrieval_confidence) else inputs.retrieval_confidence
-    clarify = EscalationDecision(False, True, "low_confidence", "low", CLARIFY_MESSAGE,
+    clarify = EscalationDecision(False, True, Reason.LOW_CONFIDENCE, Priority.LOW, CLARIFY_MESSAGE,
                                  f"confidence {confidence:.2f}")
     if confidence < limits.confidence_threshold:
         if inputs.clarified_before:
-            return escalate("low_confidence", f"confidence {confidence:.2f} after clarifying")
+            return escalate(Reason.LOW_CONFIDENCE, f"confidence {confidence:.2f} after clarifying")
         return clarify
     if (confidence < limits.clarify_threshold and not inputs.clarified_before
             and is_vague(inputs.message, inputs.prior_messages)):
         return clarify
-    return EscalationDecision(False, False, None, "low", "")
+    return EscalationDecision(False, False, None, Priority.LOW, "")

@@ -1,20 +1,13 @@
-"""Records passed between the responder and the answer models."""
+"""Records passed between the responder and the answer models (``Turn`` and ``Usage`` are the
+domain's, ``app.domain``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-Role = Literal["customer", "assistant", "agent"]
-Decision = Literal["answer", "clarify", "escalate"]
+from app.domain import Turn, Usage
 
-
-@dataclass(frozen=True)
-class Turn:
-    """One message of the conversation so far."""
-
-    role: Role
-    text: str
+__all__ = ["AnswerRequest", "ModelAnswer", "Passage", "Turn", "Usage"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +41,6 @@ class AnswerRequest:
     style: str = "standard"
     variant: str = "control"
     max_tokens: int = 700
-
-
-@dataclass
-class Usage:
-    """Token usage when the provider reports it."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cache_creation_input_tokens: int = 0
 
 
 @dataclass

@@ -1,27 +1,31 @@
-"""Conversations: start one, take a customer message, answer it, escalate, record feedback.
+"""The turn policy: the one path every entry point runs a customer turn through.
 
-The customer's message is committed before anything else happens, so a crash while the answer
-is generated loses nothing; the reply is stored with everything the responder recorded.
+REST, SSE, ``WS /chat``, the stateless ``/api/v1/answer``, the facade, the evaluation runner and
+the demo seeder all call this service, so the rules of a turn live here once: the message is
+validated, the variant is the conversation's sticky one, the history and the clarified /
+failed-turn state come from the stored conversation, the customer's message is committed
+before anything else happens (a crash while the answer is generated loses nothing), and the
+reply is stored with everything the responder recorded, opening a ticket when it escalates.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
+from app.domain import DIALOGUE_ROLES, ConversationStatus, Decision, Reply, Role, Turn
 from app.errors import ValidationError
-from app.responder.responder import Reply, Responder, TurnInput
+from app.responder.responder import Responder, TurnInput
 from app.responder.sentiment import score as sentiment_score
-from app.responder.types import Turn
 from app.responder.variants import Variant, VariantConfig, assign
 from app.store import (
     ConversationRecord,
     FeedbackRecord,
     MessageRecord,
-    ReplyMeta,
     Store,
     TicketRecord,
 )
@@ -58,13 +62,24 @@ class ConversationService:
         self.settings = settings
 
     # ---- variants ----------------------------------------------------------------------
-    def variant_for(self, workspace: str, user_id: str, override: str | None = None) -> Variant:
-        """Sticky, deterministic assignment (remembered in the store); an override wins."""
+    def variant_for(self, workspace: str, user_id: str | None, override: str | None = None, *,
+                    remember: bool = True) -> Variant:
+        """Sticky, deterministic assignment; an override wins.
+
+        The assignment is remembered in the store (``remember=False`` only reads it: the
+        stateless answer stores nothing). Without a user or session id every call is its own
+        unit of randomisation, never one bucket shared by all anonymous callers."""
         if override is not None:
             return self.variants.get(override)
+        if not user_id:
+            return assign(self.variants, workspace, f"anonymous-{uuid.uuid4().hex}")
         chosen = assign(self.variants, workspace, user_id)
-        record = self.store.variants.assign(user_id, self.variants.experiment, chosen.name,
-                                            workspace=workspace)
+        experiment = self.variants.experiment
+        record = (self.store.variants.assign(user_id, experiment, chosen.name,
+                                             workspace=workspace) if remember
+                  else self.store.variants.get(user_id, experiment, workspace=workspace))
+        if record is None:
+            return chosen
         try:
             return self.variants.get(record.variant)
         except ValidationError:  # a variant removed from the config since: reassign
@@ -90,6 +105,9 @@ class ConversationService:
         return conv, self.post(conv.id, initial_message)
 
     def check_message(self, text: str) -> str:
+        """The customer's message, stripped; ``ValidationError`` naming the fix otherwise."""
+        if not isinstance(text, str):
+            raise ValidationError("message must be text")
         text = text.strip()
         if not text:
             raise ValidationError("message is empty; send the customer's text")
@@ -116,14 +134,13 @@ class ConversationService:
         text = self.check_message(text)
         conv = self.store.conversations.get(conversation_id)
         history = self.store.messages.for_conversation(conversation_id)
-        customer = self.store.messages.append(conversation_id, "customer", text,
+        customer = self.store.messages.append(conversation_id, Role.CUSTOMER, text,
                                               sentiment=sentiment_score(text))
         variant = self._variant_of(conv)
         turn = TurnInput(
             message=text, variant=variant,
-            history=[Turn(m.role, m.body) for m in history  # type: ignore[arg-type]
-                     if m.role in ("customer", "assistant", "agent")],
-            clarified_before=any(m.reply is not None and m.reply.decision == "clarify"
+            history=[Turn(m.role, m.body) for m in history if m.role in DIALOGUE_ROLES],
+            clarified_before=any(m.reply is not None and m.reply.decision == Decision.CLARIFY
                                  for m in history))
         reply: Reply | None = None
         for event in self.responder.respond_stream(turn):
@@ -132,10 +149,10 @@ class ConversationService:
             else:
                 yield event
         assert reply is not None
-        stored = self.store.messages.append(conversation_id, "assistant", reply.text,
-                                            reply=self.reply_meta(reply))
+        stored = self.store.messages.append(conversation_id, Role.ASSISTANT, reply.text,
+                                            reply=reply)
         ticket = None
-        if reply.decision == "escalate":
+        if reply.decision == Decision.ESCALATE:
             ticket, _ = self.store.tickets.escalate(
                 conversation_id, subject=_subject(text), reason_code=reply.reason,
                 priority=reply.priority,
@@ -147,6 +164,27 @@ class ConversationService:
         yield TurnResult(self.store.conversations.get(conversation_id), customer, stored,
                          reply, ticket)
 
+    def answer_stream(self, question: str, history: Sequence[Turn] = (), *,
+                      user_id: str | None = None, workspace: str | None = None,
+                      variant: str | None = None) -> Iterator[str | Reply]:
+        """A stateless turn (nothing stored): the same checks, variant rule and responder as a
+        conversation's turn, over the history the caller sends."""
+        text = self.check_message(question)
+        if any("\x00" in t.text for t in history):
+            raise ValidationError("history contains a NUL character (\\x00); remove it")
+        chosen = self.variant_for(workspace or self.settings.workspace, user_id, variant,
+                                  remember=False)
+        yield from self.responder.respond_stream(TurnInput(text, chosen, list(history)))
+
+    def answer(self, question: str, history: Sequence[Turn] = (), **kwargs: Any) -> Reply:
+        """``answer_stream`` collected: the reply alone."""
+        reply = None
+        for event in self.answer_stream(question, history, **kwargs):
+            if isinstance(event, Reply):
+                reply = event
+        assert reply is not None
+        return reply
+
     def feedback(self, conversation_id: str, csat: int | None = None,
                  resolved: bool | None = None, comment: str | None = None) -> FeedbackRecord:
         """Record CSAT and/or the customer's "was this resolved"; a confirmed resolution
@@ -155,8 +193,9 @@ class ConversationService:
             raise ValidationError("give csat (1-5) and/or resolved (true/false)")
         record = self.store.feedback.record(conversation_id, csat=csat, resolved=resolved,
                                             comment=comment)
-        if resolved and self.store.conversations.get(conversation_id).status == "open":
-            self.store.conversations.set_status(conversation_id, "resolved")
+        status = self.store.conversations.get(conversation_id).status
+        if resolved and status == ConversationStatus.OPEN:
+            self.store.conversations.set_status(conversation_id, ConversationStatus.RESOLVED)
         return record
 
     def _variant_of(self, conv: ConversationRecord) -> Variant:
@@ -167,16 +206,6 @@ class ConversationService:
                 log.warning("conversation %s has unknown variant %s; reassigning", conv.id,
                             conv.variant)
         return self.variant_for(conv.workspace, conv.user_id or conv.id)
-
-    @staticmethod
-    def reply_meta(reply: Reply) -> ReplyMeta:
-        usage = reply.usage
-        return ReplyMeta(
-            decision=reply.decision, reason=reply.reason,
-            cited_article_ids=reply.cited_article_ids, retrieval_scores=reply.retrieval,
-            confidence=reply.confidence, latency_ms=reply.latency_ms, provider=reply.provider,
-            model=reply.model, input_tokens=usage.input_tokens if usage else None,
-            output_tokens=usage.output_tokens if usage else None, variant=reply.variant)
 
 
 def _subject(text: str) -> str:

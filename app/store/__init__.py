@@ -18,7 +18,6 @@ from app.store.records import (
     FeedbackRecord,
     MessageRecord,
     PlainBodyCodec,
-    ReplyMeta,
     TicketRecord,
     VariantAssignmentRecord,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "FeedbackRecord",
     "MessageRecord",
     "PlainBodyCodec",
-    "ReplyMeta",
     "Store",
     "Summary",
     "TicketRecord",

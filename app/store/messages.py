@@ -12,19 +12,21 @@ from datetime import datetime
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from app.domain import Reply
 from app.errors import NotFoundError, ValidationError
+from app.mappers import reply_to_columns
 from app.store.base import Clock, Repository, require_conversation
 from app.store.choices import MESSAGE_ROLES, REPLY_DECISIONS, check_choice
 from app.store.database import Database
 from app.store.models import Conversation, Message, utcnow
-from app.store.records import BodyCodec, MessageRecord, PlainBodyCodec, ReplyMeta
+from app.store.records import BodyCodec, MessageRecord, PlainBodyCodec
 
 MAX_BODY_CHARS = 1_000_000
 # Read receipts are about what we sent to the customer.
 OUTBOUND_ROLES = ("assistant", "agent")
 
 
-def check_message(role: str, body: str, reply: ReplyMeta | None, sentiment: float | None) -> None:
+def check_message(role: str, body: str, reply: Reply | None, sentiment: float | None) -> None:
     """Refuse a message the store should not hold."""
     check_choice("role", role, MESSAGE_ROLES)
     if not isinstance(body, str):
@@ -62,7 +64,7 @@ class MessageRepository(Repository):
         self.codec: BodyCodec = codec or PlainBodyCodec()
 
     def append(
-        self, conversation_id: str, role: str, body: str, *, reply: ReplyMeta | None = None,
+        self, conversation_id: str, role: str, body: str, *, reply: Reply | None = None,
         sentiment: float | None = None, at: datetime | None = None,
     ) -> MessageRecord:
         """Add a message as the next ``seq`` of the conversation and commit before returning.
@@ -178,15 +180,6 @@ class MessageRepository(Repository):
         return self._write("mark messages read", work)
 
 
-def _apply_reply(row: Message, reply: ReplyMeta) -> None:
-    row.decision = reply.decision
-    row.reason = reply.reason
-    row.cited_article_ids = list(reply.cited_article_ids)
-    row.retrieval_scores = reply.retrieval_scores
-    row.confidence = reply.confidence
-    row.latency_ms = reply.latency_ms
-    row.provider = reply.provider
-    row.model = reply.model
-    row.input_tokens = reply.input_tokens
-    row.output_tokens = reply.output_tokens
-    row.variant = reply.variant
+def _apply_reply(row: Message, reply: Reply) -> None:
+    for column, value in reply_to_columns(reply).items():
+        setattr(row, column, value)

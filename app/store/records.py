@@ -7,10 +7,12 @@ one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.domain import Reply
+from app.mappers import REPLY_COLUMNS, reply_from_columns
 from app.store import models
 
 
@@ -34,38 +36,6 @@ class PlainBodyCodec:
 
     def decode(self, stored: str) -> str:
         return stored
-
-
-@dataclass(frozen=True)
-class ReplyMeta:
-    """What the responder knows about an assistant reply, stored with the message.
-
-    Args:
-        decision: ``answer``, ``clarify`` or ``escalate``.
-        reason: reason code (why it clarified or escalated; optional for answers).
-        cited_article_ids: ids of the articles the answer cites.
-        retrieval_scores: the retrieval scores behind it (list or mapping, JSON-serialisable).
-        confidence: the responder's 0..1 confidence.
-        latency_ms: time to produce the reply.
-        provider, model: the answer model that wrote it.
-        input_tokens, output_tokens: usage when the provider reports it.
-        variant: the A/B arm that produced this reply.
-
-    Example:
-        >>> ReplyMeta(decision="answer", cited_article_ids=["refunds"], confidence=0.82)
-    """
-
-    decision: str
-    reason: str | None = None
-    cited_article_ids: list[str] = field(default_factory=list)
-    retrieval_scores: list[Any] | dict[str, Any] | None = None
-    confidence: float | None = None
-    latency_ms: float | None = None
-    provider: str | None = None
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +66,8 @@ class ConversationRecord:
 
 @dataclass(frozen=True)
 class MessageRecord:
-    """A message as stored, body decoded; ``reply`` is set for assistant replies only."""
+    """A message as stored, body decoded; ``reply`` (the reply record, its text the body) is
+    set for assistant replies only."""
 
     id: str
     conversation_id: str
@@ -104,26 +75,18 @@ class MessageRecord:
     role: str
     body: str
     created_at: datetime
-    reply: ReplyMeta | None = None
+    reply: Reply | None = None
     sentiment: float | None = None
     delivered_at: datetime | None = None
     read_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: models.Message, codec: BodyCodec) -> MessageRecord:
-        reply = None
-        if row.decision is not None:
-            reply = ReplyMeta(
-                decision=row.decision, reason=row.reason,
-                cited_article_ids=list(row.cited_article_ids or []),
-                retrieval_scores=row.retrieval_scores, confidence=row.confidence,
-                latency_ms=row.latency_ms, provider=row.provider, model=row.model,
-                input_tokens=row.input_tokens, output_tokens=row.output_tokens,
-                variant=row.variant,
-            )
+        body = codec.decode(row.body)
+        reply = reply_from_columns(body, {c: getattr(row, c) for c in REPLY_COLUMNS})
         return cls(
             id=row.id, conversation_id=row.conversation_id, seq=row.seq, role=row.role,
-            body=codec.decode(row.body), created_at=row.created_at, reply=reply,
+            body=body, created_at=row.created_at, reply=reply,
             sentiment=row.sentiment, delivered_at=row.delivered_at, read_at=row.read_at,
         )
 

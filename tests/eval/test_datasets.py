@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from app.config import Settings
+from app.domain import Citation, Reply
 from app.errors import SourceError
 from app.knowledge.base import KnowledgeBase
-from app.store import ReplyMeta, Store
+from app.store import Store
 from eval.datasets import KINDS, EvalCase, cases_from_store, load_cases
 
 SAMPLE_CASES = Path(__file__).resolve().parents[2] / "knowledge" / "eval" / "cases.jsonl"
@@ -228,7 +229,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def conversation(store: Store, at: datetime, messages: list[tuple[str, str, ReplyMeta | None]],
+def conversation(store: Store, at: datetime, messages: list[tuple[str, str, Reply | None]],
                  feedback: list[dict[str, Any]], channel: str = "web") -> str:
     conv = store.conversations.create(channel=channel, at=at)
     for i, (role, body, reply) in enumerate(messages):
@@ -240,20 +241,21 @@ def conversation(store: Store, at: datetime, messages: list[tuple[str, str, Repl
 
 @pytest.fixture(scope="module")
 def conversations(store: Store) -> dict[str, str]:
-    answer = ReplyMeta(decision="answer", cited_article_ids=["track-order"])
+    answer = Reply("", decision="answer", citations=[Citation("track-order")])
     return {
         "resolved": conversation(store, T0, [
             ("customer", "where is my order LM-48213907", None),
-            ("assistant", "You can track it in Account → Orders.", ReplyMeta(
-                decision="answer", cited_article_ids=["track-order"])),
+            ("assistant", "You can track it in Account → Orders.", Reply(
+                "", decision="answer", citations=[Citation("track-order")])),
             ("customer", "it says shipped 3 days ago but nothing yet", None),
-            ("assistant", "Packages can take up to 2 days past the estimate.", ReplyMeta(
-                decision="answer", cited_article_ids=["late-or-missing-package", "track-order"])),
+            ("assistant", "Packages can take up to 2 days past the estimate.", Reply(
+                "", decision="answer",
+                citations=[Citation("late-or-missing-package"), Citation("track-order")])),
         ], [{"resolved": True, "csat": 5}], channel="sms"),
         "escalated": conversation(store, T0 + timedelta(hours=1), [
             ("customer", "someone changed my email and I can't log in", None),
-            ("assistant", "I'm passing this to our security team.", ReplyMeta(
-                decision="escalate", reason="account_security")),
+            ("assistant", "I'm passing this to our security team.", Reply(
+                "", decision="escalate", reason="account_security")),
             ("agent", "I've restored your email and reset your sessions.", None),
         ], [{"resolved": True}], channel="email"),
         "unresolved": conversation(store, T0 + timedelta(hours=2), [

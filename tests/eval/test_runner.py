@@ -5,7 +5,7 @@ offline and LLM judges, determinism, and resuming an interrupted run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.config import Settings
+from app.domain import Reply
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.retriever import HybridRetriever
 from app.responder.providers.extractive import ExtractiveAnswerModel
-from app.responder.responder import Reply, Responder, TurnInput
+from app.responder.responder import Responder, TurnInput
 from app.responder.types import Turn
 from app.responder.variants import DEFAULT_VARIANTS_PATH, Variant, load_variants
+from app.services.conversations import ConversationService
+from app.store import Store
 from eval.datasets import EvalCase, load_cases
 from eval.runner import ROWS_FILE, gold_passages, row_for, run_case, run_eval
 
@@ -52,16 +56,34 @@ class CountingResponder(Responder):
         super().__init__(*args, **kwargs)
         self.turns: list[TurnInput] = []
 
-    def respond(self, turn: TurnInput) -> Reply:
+    def respond_stream(self, turn: TurnInput) -> Iterator[str | Reply]:
         self.turns.append(turn)
-        return super().respond(turn)
+        return super().respond_stream(turn)
+
+
+class CountingService(ConversationService):
+    """The real turn policy over a counting responder."""
+
+    responder: CountingResponder
+
+    @property
+    def turns(self) -> list[TurnInput]:
+        return self.responder.turns
 
 
 @pytest.fixture(scope="module")
-def make_responder(sample_kb: KnowledgeBase) -> Callable[[], CountingResponder]:
+def make_responder(sample_kb: KnowledgeBase, make_settings: Callable[..., Settings],
+                   tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Callable[[], CountingService]]:
+    """A fresh service (its own counting responder) over one scratch store per module."""
+    settings = make_settings(tmp_path_factory.mktemp("runner-store"),
+                             variants_path=DEFAULT_VARIANTS_PATH)
+    store = Store.from_settings(settings)
     retriever = HybridRetriever(sample_kb)
-    return lambda: CountingResponder(retriever, sample_kb.embedder.embed_query,
-                                     ExtractiveAnswerModel())
+    config = load_variants(DEFAULT_VARIANTS_PATH)
+    yield lambda: CountingService(store, CountingResponder(
+        retriever, sample_kb.embedder.embed_query, ExtractiveAnswerModel()), config, settings)
+    store.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +104,7 @@ def embed(sample_kb: KnowledgeBase) -> Callable[[list[str]], np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def baseline(make_responder: Callable[[], CountingResponder], cases: list[EvalCase],
+def baseline(make_responder: Callable[[], CountingService], cases: list[EvalCase],
              variants: list[Variant], embed: Callable[[list[str]], np.ndarray],
              tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
     out = tmp_path_factory.mktemp("baseline")
@@ -110,7 +132,7 @@ def jsonl_rows(path: Path) -> list[dict[str, Any]]:
 # ---- run_case --------------------------------------------------------------------------------
 
 def test_run_case_feeds_turns_in_order_with_the_history(
-        make_responder: Callable[[], CountingResponder], variants: list[Variant]) -> None:
+        make_responder: Callable[[], CountingService], variants: list[Variant]) -> None:
     responder = make_responder()
     case = EvalCase(id="follow-up", turns=[ORDER_QUESTION, "it still hasn't arrived"],
                     kind="multi")
@@ -123,13 +145,13 @@ def test_run_case_feeds_turns_in_order_with_the_history(
     assert asked[1].clarified_before == (first.decision == "clarify")
     # The follow-up was retrieved with the earlier message: the context is what it answered.
     assert ORDER_QUESTION in second.query and second.query.endswith("it still hasn't arrived")
-    alone = make_responder().respond(TurnInput("it still hasn't arrived", variants[0]))
+    alone = make_responder().responder.respond(TurnInput("it still hasn't arrived", variants[0]))
     assert alone.query == "it still hasn't arrived"
     assert second.confidence > alone.confidence
 
 
 def test_run_case_tells_later_turns_the_customer_was_asked_to_clarify(
-        make_responder: Callable[[], CountingResponder], variants: list[Variant]) -> None:
+        make_responder: Callable[[], CountingService], variants: list[Variant]) -> None:
     responder = make_responder()
     case = EvalCase(id="vague", turns=["this is wrong", "it's still wrong", "hello?"],
                     kind="ambiguous")
@@ -188,7 +210,7 @@ def test_rows_describe_what_happened_to_each_case(baseline: tuple[pd.DataFrame, 
 
 
 def test_turns_to_resolution_counts_up_to_the_first_grounded_answer(
-        make_responder: Callable[[], CountingResponder], variants: list[Variant]) -> None:
+        make_responder: Callable[[], CountingService], variants: list[Variant]) -> None:
     responder = make_responder()
     case = EvalCase(id="late", turns=["this is wrong", "What are your support hours?"],
                     gold_article_ids=["contact-support"], kind="ambiguous")
@@ -204,16 +226,16 @@ def test_turns_to_resolution_counts_up_to_the_first_grounded_answer(
 
 
 def test_gold_passages_are_the_gold_articles_chunks(
-        make_responder: Callable[[], CountingResponder], sample_kb: KnowledgeBase) -> None:
+        make_responder: Callable[[], CountingService], sample_kb: KnowledgeBase) -> None:
     responder = make_responder()
-    passages = gold_passages(responder, EvalCase(id="g", turns=["x"],
+    passages = gold_passages(responder.responder.retriever, EvalCase(id="g", turns=["x"],
                                                  gold_article_ids=["contact-support"]))
     assert passages and all(isinstance(p, str) and p for p in passages)
-    assert gold_passages(responder, EvalCase(id="none", turns=["x"])) == []
+    assert gold_passages(responder.responder.retriever, EvalCase(id="none", turns=["x"])) == []
 
 
 def test_the_same_run_twice_gives_the_same_rows(
-        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingResponder],
+        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingService],
         cases: list[EvalCase], variants: list[Variant],
         embed: Callable[[list[str]], np.ndarray], tmp_path: Path) -> None:
     first, _ = baseline
@@ -240,7 +262,7 @@ def test_rows_are_written_as_jsonl_parquet_and_csv(baseline: tuple[pd.DataFrame,
 # ---- judges ----------------------------------------------------------------------------------
 
 def test_similarity_is_a_cosine_when_embed_is_given_and_empty_otherwise(
-        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingResponder],
+        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingService],
         cases: list[EvalCase], variants: list[Variant],
         embed: Callable[[list[str]], np.ndarray], tmp_path: Path) -> None:
     table, _ = baseline
@@ -257,7 +279,7 @@ def test_similarity_is_a_cosine_when_embed_is_given_and_empty_otherwise(
 
 
 def test_a_judges_verdict_lands_in_judge_correct(
-        make_responder: Callable[[], CountingResponder], cases: list[EvalCase],
+        make_responder: Callable[[], CountingService], cases: list[EvalCase],
         variants: list[Variant], tmp_path: Path) -> None:
     calls: list[tuple[str, str, str]] = []
 
@@ -281,7 +303,7 @@ def test_a_judges_verdict_lands_in_judge_correct(
 # ---- resuming --------------------------------------------------------------------------------
 
 def test_an_interrupted_run_resumes_with_only_the_missing_row(
-        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingResponder],
+        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingService],
         cases: list[EvalCase], variants: list[Variant],
         embed: Callable[[list[str]], np.ndarray], tmp_path: Path) -> None:
     first, out = baseline
@@ -312,7 +334,7 @@ def test_an_interrupted_run_resumes_with_only_the_missing_row(
 
 
 def test_resume_ignores_rows_of_cases_no_longer_asked_for(
-        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingResponder],
+        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingService],
         cases: list[EvalCase], variants: list[Variant],
         embed: Callable[[list[str]], np.ndarray], tmp_path: Path) -> None:
     _, out = baseline
@@ -326,7 +348,7 @@ def test_resume_ignores_rows_of_cases_no_longer_asked_for(
 
 
 def test_a_resumed_row_is_kept_on_disk_for_the_next_resume(
-        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingResponder],
+        baseline: tuple[pd.DataFrame, Path], make_responder: Callable[[], CountingService],
         cases: list[EvalCase], variants: list[Variant],
         embed: Callable[[list[str]], np.ndarray], tmp_path: Path) -> None:
     _, out = baseline

@@ -26,9 +26,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from app.config import Settings
+from app.container import build
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.retriever import HybridRetriever
-from app.main import build_responder
 from app.responder.variants import DEFAULT_VARIANTS_PATH, assign, load_variants
 from app.store import Store, summarize
 from eval.experiment import run_experiment
@@ -274,15 +273,14 @@ def test_seed_store_is_idempotent_and_finishes_an_interrupted_replay(
 def test_seed_store_with_a_responder_stores_its_replies(
         sample_kb: KnowledgeBase, make_settings: Callable[..., Settings],
         tmp_path: Path) -> None:
-    responder, batcher = build_responder(sample_kb.settings, sample_kb,
-                                         HybridRetriever(sample_kb))
     seeded = Store.from_settings(make_settings(tmp_path / "store"))
     try:
-        report = seed_store(seeded, sample_records(tmp_path, per_outcome=1), responder)
+        with build(sample_kb.settings, kb=sample_kb, store=seeded) as engine:
+            report = seed_store(seeded, sample_records(tmp_path, per_outcome=1),
+                                engine.responder)
         convs = seeded.conversations.find()
         messages = {c.id: seeded.messages.for_conversation(c.id) for c in convs}
     finally:
-        batcher.close()
         seeded.close()
 
     assert report.created == len(convs) == 5

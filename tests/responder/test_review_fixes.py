@@ -11,7 +11,8 @@ from app.responder.escalation import find_human_request
 from app.responder.providers.base import AnswerModel
 from app.responder.providers.extractive import ExtractiveAnswerModel
 from app.responder.providers.prompting import build_prompt
-from app.responder.responder import Responder, TurnInput, is_follow_up
+from app.responder.responder import Responder, TurnInput
+from app.responder.retrieval import is_follow_up
 from app.responder.types import AnswerRequest, ModelAnswer, Passage, Turn
 from app.responder.variants import DEFAULT_VARIANTS_PATH, Variant, load_variants
 

@@ -103,10 +103,11 @@ def test_initial_message_is_answered_and_everything_recorded_is_stored(env: Serv
     assert meta is not None
     assert (meta.decision, meta.reason, meta.variant) == ("answer", None, "control")
     assert meta.cited_article_ids == reply.cited_article_ids == ["start-a-return"]
-    assert meta.retrieval_scores == reply.retrieval and meta.retrieval_scores
+    assert meta.retrieval == reply.retrieval and meta.retrieval
     assert meta.confidence == pytest.approx(reply.confidence)
     assert meta.latency_ms == pytest.approx(reply.latency_ms)
     assert (meta.provider, meta.model) == ("extractive", "extractive-v1")
+    assert meta == reply  # the one reply record, stored whole (passages aside)
 
 
 def test_follow_up_is_answered_with_the_stored_history(env: ServiceEnv) -> None:

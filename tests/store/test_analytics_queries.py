@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.domain import Citation, Reply
 from app.errors import ValidationError
-from app.store import ReplyMeta, Store, summarize, summarize_by_variant
+from app.store import Store, summarize, summarize_by_variant
 from app.store.analytics import ReasonCount, VariantChannelTotal
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -45,7 +46,7 @@ class Dataset:
 
 def conversation(
     store: Store, user: str | None, variant: str | None, channel: str, at: datetime,
-    replies: list[tuple[timedelta, ReplyMeta]] = (),  # type: ignore[assignment]
+    replies: list[tuple[timedelta, Reply]] = (),  # type: ignore[assignment]
     customer: bool = True,
 ) -> str:
     conv = store.conversations.create(user_id=user, variant=variant, channel=channel, at=at)
@@ -56,7 +57,7 @@ def conversation(
     return conv.id
 
 
-ANSWER = ReplyMeta(decision="answer", cited_article_ids=["kb1"])
+ANSWER = Reply("", decision="answer", citations=[Citation("kb1")])
 
 
 @pytest.fixture
@@ -66,13 +67,13 @@ def data(store: Store) -> Dataset:
         "c0": conversation(s, "u1", "a", "web", T0 - H, [(5 * S, ANSWER)]),
         "c1": conversation(s, "u1", "a", "web", T0, [(10 * S, ANSWER)]),
         "c2": conversation(s, "u1", "a", "web", T0 + 20 * H, [
-            (30 * S, ReplyMeta(decision="escalate", reason="billing"))]),
+            (30 * S, Reply("", decision="escalate", reason="billing"))]),
         "c3": conversation(s, "u2", "a", "sms", T0 + 2 * H, [(20 * S, ANSWER)]),
         "c4": conversation(s, "u3", "b", "web", T0 + 3 * H, [
-            (40 * S, ReplyMeta(decision="clarify", reason="ambiguous"))]),
+            (40 * S, Reply("", decision="clarify", reason="ambiguous"))]),
         "c5": conversation(s, None, "b", "email", T0 + 5 * H),
         "c6": conversation(s, "u2", "b", "web", T0 + 32 * H, [
-            (60 * S, ReplyMeta(decision="escalate", reason="low_confidence"))]),
+            (60 * S, Reply("", decision="escalate", reason="low_confidence"))]),
         "c7": conversation(s, "u4", "a", "web", T0 + 47 * H, [(5 * S, ANSWER)]),
         "c8": conversation(s, "u4", "a", "web", T0 + 49 * H, [(5 * S, ANSWER)]),
         "c9": conversation(s, None, None, "api", T0 + 10 * H, customer=False),

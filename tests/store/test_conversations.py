@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, select
 
+from app.domain import Citation, Reply, Usage
 from app.errors import NotFoundError, ValidationError
-from app.store import Database, ReplyMeta, Store
+from app.store import Database, Store
 from app.store.models import Message
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -61,11 +62,13 @@ def test_customer_message_is_committed_before_anything_else(
 
 def test_assistant_reply_details_round_trip(store: Store) -> None:
     conv = store.conversations.create()
-    reply = ReplyMeta(
-        decision="answer", reason=None, cited_article_ids=["refunds", "shipping"],
-        retrieval_scores=[{"id": "refunds", "score": 0.91}], confidence=0.82, latency_ms=412.5,
-        provider="anthropic", model="claude-x", input_tokens=900, output_tokens=120,
-        variant="concise",
+    reply = Reply(
+        "Here is how [refunds]", decision="answer", reason=None,
+        citations=[Citation("refunds", "Refunds", "https://help/refunds"), Citation("shipping")],
+        retrieval=[{"id": "refunds", "score": 0.91}], confidence=0.82, latency_ms=412.5,
+        provider="anthropic", model="claude-x", usage=Usage(900, 120, 40, 0),
+        variant="concise", fallback_from="extractive", detail="why", query="refund?",
+        sentiment=-0.4, priority="high",
     )
     store.messages.append(conv.id, "customer", "refund?", sentiment=-0.4)
     msg = store.messages.append(conv.id, "assistant", "Here is how [refunds]", reply=reply)
@@ -77,8 +80,8 @@ def test_assistant_reply_details_round_trip(store: Store) -> None:
 
 @pytest.mark.parametrize("kwargs", [
     {"role": "bot"},
-    {"role": "customer", "reply": ReplyMeta(decision="answer")},
-    {"role": "assistant", "reply": ReplyMeta(decision="guess")},
+    {"role": "customer", "reply": Reply("", decision="answer")},
+    {"role": "assistant", "reply": Reply("", decision="guess")},
     {"role": "customer", "sentiment": 1.5},
 ])
 def test_invalid_messages_are_refused(store: Store, kwargs: dict[str, object]) -> None:

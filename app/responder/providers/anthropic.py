@@ -21,6 +21,7 @@ import anthropic
 import httpx
 from anthropic.types import Message, MessageParam, TextBlockParam
 
+from app.config import Settings
 from app.errors import ConfigError, ProviderError
 from app.responder.providers.base import AnswerModel
 from app.responder.providers.prompting import MetaHoldBack, build_prompt, parse_output
@@ -58,6 +59,21 @@ class Failure:
     cause: str  # e.g. "Claude rate-limited (429)"
     hint: str = ""  # how to fix it, appended to the final message
     retry_after: float | None = None
+
+
+def client_from_settings(settings: Settings, *, sdk_retries: int | None = None,
+                         timeout: float | None = None) -> anthropic.Anthropic:
+    """The one place an Anthropic client is built from settings (answer model and judges).
+
+    ``sdk_retries`` is the SDK's own retry count (default ``claude_max_retries``); the answer
+    model passes 0 and retries itself with jitter."""
+    if not settings.anthropic_api_key:
+        raise ConfigError("No Anthropic API key: set ANTHROPIC_API_KEY (or "
+                          "SUPPORTBOT_ANTHROPIC_API_KEY), or use the offline answers.")
+    return anthropic.Anthropic(
+        api_key=settings.anthropic_api_key, base_url=settings.claude_base_url,
+        timeout=timeout or settings.claude_timeout,
+        max_retries=settings.claude_max_retries if sdk_retries is None else sdk_retries)
 
 
 class AnthropicAnswerModel(AnswerModel):
@@ -118,6 +134,13 @@ class AnthropicAnswerModel(AnswerModel):
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnthropicAnswerModel:
+        """Claude as configured (``ANTHROPIC_API_KEY``, ``SUPPORTBOT_CLAUDE_*``)."""
+        return cls(settings.anthropic_api_key, model=settings.claude_model,
+                   base_url=settings.claude_base_url, timeout=settings.claude_timeout,
+                   max_retries=settings.claude_max_retries)
 
     def answer(self, request: AnswerRequest) -> ModelAnswer:
         """One whole answer (non-streaming request), retried on transient failures."""

@@ -1,0 +1,104 @@
+"""The composition root: the one place the engine's components are built.
+
+``build(settings)`` opens the knowledge base, the retriever, the query batcher, the answer
+models, the responder, the variants, the store and the services, and ``Components.close()``
+releases them. The API lifespan, the CLI, the facade, the evaluation, the demo seeder,
+calibration and the benchmarks all start here, so a new collaborator is wired once.
+
+Example:
+    >>> with build(get_settings()) as c:
+    ...     c.conversations.start("u-42", "web", "where is my order?")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from app.config import Settings
+from app.knowledge import COLLECTIONS
+from app.knowledge.base import KnowledgeBase
+from app.knowledge.batcher import QueryBatcher
+from app.knowledge.retriever import HybridRetriever
+from app.responder.providers.base import AnswerModel
+from app.responder.providers.extractive import ExtractiveAnswerModel
+from app.responder.responder import Responder
+from app.responder.variants import VariantConfig, load_variants
+from app.services.conversations import ConversationService
+from app.store import Store
+
+
+@dataclass
+class Components:
+    """Everything one process runs the engine with."""
+
+    settings: Settings
+    kb: KnowledgeBase
+    retriever: HybridRetriever
+    batcher: QueryBatcher
+    model: AnswerModel
+    fallback: AnswerModel | None
+    responder: Responder
+    variants: VariantConfig
+    store: Store
+    conversations: ConversationService
+    _owned: list[object] = field(default_factory=list, repr=False)
+
+    def warm(self) -> None:
+        """Finish an interrupted ingest's clean-up, load the model and the catalogs, so the
+        first customer does not wait for them."""
+        self.kb.recover_if_idle()
+        self.batcher.embed("warm up")
+        for collection in COLLECTIONS:
+            self.retriever.catalog(collection)
+
+    def close(self) -> None:
+        """Stop the batcher and release what ``build`` opened (not what the caller passed)."""
+        self.batcher.close()
+        if self.store in self._owned:
+            self.store.close()
+
+    def __enter__(self) -> Components:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def answer_models(settings: Settings) -> tuple[AnswerModel, AnswerModel | None]:
+    """Claude with the extractive model as its fallback when a key is set, else extractive."""
+    extractive = ExtractiveAnswerModel()
+    if not settings.anthropic_api_key:
+        return extractive, None
+    from app.responder.providers.anthropic import AnthropicAnswerModel
+
+    return AnthropicAnswerModel.from_settings(settings), extractive
+
+
+def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store | None = None,
+          model: AnswerModel | None = None, fallback: AnswerModel | None = None,
+          variants: VariantConfig | None = None) -> Components:
+    """Build the engine for ``settings``.
+
+    Args:
+        kb: an open knowledge base to use (tests share one; default: the configured one).
+        store: a store to use (the evaluation passes a temporary one; default: the configured
+            database, closed by ``close()``).
+        model, fallback: answer models to use instead of the configured ones.
+        variants: the A/B experiment (default: ``settings.variants_file``).
+    """
+    kb = kb or KnowledgeBase(settings)
+    owned: list[object] = []
+    if store is None:
+        store = Store.from_settings(settings)
+        owned.append(store)
+    if model is None:
+        model, fallback = answer_models(settings)
+    retriever = HybridRetriever(kb)
+    batcher = QueryBatcher(lambda: kb.embedder)
+    responder = Responder(retriever, batcher.embed, model, fallback)
+    config = variants or load_variants(settings.variants_file)
+    conversations = ConversationService(store, responder, config, settings)
+    return Components(settings, kb, retriever, batcher, model, fallback, responder, config,
+                      store, conversations, owned)
