@@ -66,6 +66,21 @@ class Components:
         self.close()
 
 
+@dataclass
+class Knowledge:
+    """The knowledge part alone (ingest, search, retrieval evaluation, calibration): no store,
+    no answer models."""
+
+    kb: KnowledgeBase
+    retriever: HybridRetriever
+
+
+def knowledge(settings: Settings, *, kb: KnowledgeBase | None = None) -> Knowledge:
+    """Open the knowledge base for ``settings`` (lazily: nothing loads until it is used)."""
+    kb = kb or KnowledgeBase(settings)
+    return Knowledge(kb, HybridRetriever(kb))
+
+
 def answer_models(settings: Settings) -> tuple[AnswerModel, AnswerModel | None]:
     """Claude with the extractive model as its fallback when a key is set, else extractive."""
     extractive = ExtractiveAnswerModel()
@@ -88,14 +103,14 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
         model, fallback: answer models to use instead of the configured ones.
         variants: the A/B experiment (default: ``settings.variants_file``).
     """
-    kb = kb or KnowledgeBase(settings)
+    parts = knowledge(settings, kb=kb)
+    kb, retriever = parts.kb, parts.retriever
     owned: list[object] = []
     if store is None:
         store = Store.from_settings(settings)
         owned.append(store)
     if model is None:
         model, fallback = answer_models(settings)
-    retriever = HybridRetriever(kb)
     batcher = QueryBatcher(lambda: kb.embedder)
     responder = Responder(retriever, batcher.embed, model, fallback)
     config = variants or load_variants(settings.variants_file)
