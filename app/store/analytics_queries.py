@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, union
 from sqlalchemy.orm import aliased
 
+from app.domain import ConversationStatus, Decision
 from app.errors import ValidationError
 from app.store.analytics import (
     DEFAULT_RETURN_WINDOW,
@@ -82,7 +83,7 @@ class AnalyticsRepository(Repository):
         replies = select(
             Message.conversation_id.label("cid"),
             func.coalesce(Message.reason, UNSPECIFIED_REASON).label("reason"),
-        ).where(Message.decision == "escalate")
+        ).where(Message.decision == Decision.ESCALATE.value)
         tickets = select(
             Ticket.conversation_id.label("cid"),
             func.coalesce(Ticket.reason_code, UNSPECIFIED_REASON).label("reason"),
@@ -171,9 +172,9 @@ class AnalyticsRepository(Repository):
         as_of = self._now(as_of)
         where = _cohort(start, end, workspace)
         escalated = or_(
-            Conversation.status == "escalated",
+            Conversation.status == ConversationStatus.ESCALATED.value,
             exists().where(Message.conversation_id == Conversation.id,
-                           Message.decision == "escalate"),
+                           Message.decision == Decision.ESCALATE.value),
             exists().where(Ticket.conversation_id == Conversation.id),
         )
         said = aliased(Message)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain import ConversationStatus
 from app.errors import ValidationError
 from app.store.base import Repository, require_conversation
 from app.store.choices import CHANNELS, CONVERSATION_STATUSES, DEFAULT_WORKSPACE, check_choice
@@ -46,7 +47,8 @@ class ConversationRepository(Repository):
         def work(session: Session) -> ConversationRecord:
             row = Conversation(
                 workspace=workspace, user_id=user_id, channel=channel, variant=variant,
-                experiment=experiment, status="open", created_at=when, updated_at=when,
+                experiment=experiment, status=ConversationStatus.OPEN.value, created_at=when,
+                updated_at=when,
                 meta=dict(metadata or {}),
             )
             session.add(row)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.domain import ConversationStatus, TicketStatus
 from app.errors import NotFoundError, ValidationError
 from app.store.base import Repository, require_conversation
 from app.store.choices import (
@@ -105,7 +106,7 @@ class TicketRepository(Repository):
 
         def work(session: Session) -> tuple[TicketRecord, bool]:
             conv = require_conversation(session, conversation_id, for_update=True)
-            conv.status = "escalated"
+            conv.status = ConversationStatus.ESCALATED.value
             conv.updated_at = max(conv.updated_at, when)
             row = _open_ticket(session, conversation_id)
             if row is None:
@@ -240,7 +241,7 @@ def _new_ticket(
     last = session.scalar(select(func.max(Ticket.number)).where(Ticket.workspace == workspace))
     row = Ticket(
         workspace=workspace, number=(last or 0) + 1, conversation_id=conversation_id,
-        subject=subject, description=description, priority=priority, status="open",
+        subject=subject, description=description, priority=priority, status=TicketStatus.OPEN.value,
         reason_code=reason_code, assignee=assignee, created_at=when, updated_at=when,
     )
     session.add(row)
