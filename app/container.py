@@ -111,7 +111,7 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
         owned.append(store)
     if model is None:
         model, fallback = answer_models(settings)
-    batcher = QueryBatcher(lambda: kb.embedder)
+    batcher = QueryBatcher(lambda: kb.query_embedder)
     responder = Responder(retriever, batcher.embed, model, fallback)
     config = variants or load_variants(settings.variants_file)
     conversations = ConversationService(store, responder, config, settings)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from itertools import chain
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -49,15 +50,17 @@ def _sse(event: str, data: dict[str, object]) -> str:
 
 @router.post("/answer", response_model=ReplyOut,
              responses={200: {"content": {"text/event-stream": {}}}})
-def answer(body: AnswerRequestIn, request: Request,
-           service: ConversationsDep) -> ReplyOut | StreamingResponse:
+async def answer(body: AnswerRequestIn, request: Request,
+                 service: ConversationsDep) -> ReplyOut | StreamingResponse:
     """Answer one question without storing anything."""
     history = [Turn(t.role, t.text) for t in body.history]
     options = {"user_id": body.user_id, "workspace": body.workspace, "variant": body.variant}
     if "text/event-stream" not in request.headers.get("accept", ""):
-        return reply_to_api(service.answer(body.question, history, **options))
+        reply = await run_in_threadpool(service.answer, body.question, history, **options)
+        return reply_to_api(reply)
     stream = service.answer_stream(body.question, history, **options)
-    first = next(stream)  # validation errors surface here as a 422, before the stream opens
+    # validation errors surface here as a 422, before the stream opens
+    first = await run_in_threadpool(next, stream)
 
     def events() -> Iterator[str]:
         try:

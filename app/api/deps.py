@@ -15,14 +15,16 @@ from app.services.conversations import ConversationService
 from app.store import Store
 
 
-def components(request: Request) -> Components:
+# The getters are ``async`` because they only read an attribute: a sync dependency costs a
+# thread-pool round trip per request.
+async def components(request: Request) -> Components:
     engine: Components = request.app.state.components
     return engine
 
 
 def _part(name: str) -> Any:
-    def get(request: Request) -> Any:
-        return getattr(components(request), name)
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state.components, name)
 
     return get
 

@@ -44,6 +44,7 @@ class KnowledgeBase:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest(settings.manifest_path)
         self._embedder = embedder
+        self._query_embedder: Embedder | None = None
         self._index = index
         self._lexical: dict[str, LexicalIndex] = {}
         self._lock = threading.RLock()
@@ -58,8 +59,23 @@ class KnowledgeBase:
             return self._embedder
 
     @property
+    def query_embedder(self) -> Embedder:
+        """What embeds questions on the answer path: the ONNX graph exported from the same
+        weights when a current export exists (no torch import, ~0.2 s to load), else the
+        document embedder. An embedder passed in (tests, benchmarks) is used for both."""
+        with self._lock:
+            if self._query_embedder is None:
+                if self._embedder is not None:
+                    self._query_embedder = self.embedder
+                else:
+                    from app.knowledge.onnx_embedder import get_query_embedder
+
+                    self._query_embedder = get_query_embedder(self.settings)
+            return self._query_embedder
+
+    @property
     def embedder_loaded(self) -> bool:
-        return isinstance(self._embedder, Embedder)
+        return isinstance(self._embedder, Embedder) or self._query_embedder is not None
 
     @property
     def index(self) -> ChromaIndex:
@@ -74,10 +90,12 @@ class KnowledgeBase:
         return str(resolve_model_path(self.settings.embedding_model))
 
     # ---- BM25 and writing (the rules live in ``app.knowledge.writer``) ---------------------
-    def lexical(self, collection: str) -> LexicalIndex:
+    def lexical(self, collection: str, generation: int | None = None) -> LexicalIndex:
         """The BM25 index for a collection, reloaded when the manifest has moved on (see
-        ``IndexWriter.lexical``: only the lock holder saves it)."""
-        generation = self.manifest.generation(collection)
+        ``IndexWriter.lexical``: only the lock holder saves it). A caller that has just read
+        the collection's generation passes it (one manifest read per search, not two)."""
+        if generation is None:
+            generation = self.manifest.generation(collection)
         with self._lock:
             current = self._lexical.get(collection)
             if current is None or current.generation != generation:

@@ -85,10 +85,14 @@ class LexicalIndex:
             if k == 0:
                 return []
         k = min(k, len(self.chunk_ids))
-        docs, scores = self.bm25.retrieve(tokens, k=k, show_progress=False, n_threads=0,
-                                          weight_mask=mask)
-        return [(self.chunk_ids[int(d)], float(s))
-                for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        # get_scores + argpartition: bm25s.retrieve's batching and progress machinery cost
+        # more than the scoring itself for one query over a help center.
+        scores = np.asarray(self.bm25.get_scores(tokens[0]), dtype=np.float32)
+        if mask is not None:
+            scores = scores * mask
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunk_ids[int(d)], float(scores[d])) for d in top if scores[d] > 0]
 
     def save(self, directory: Path) -> None:
         """Write to a fresh temporary directory, then swap it in (unique names, so a crash or

@@ -123,7 +123,7 @@ class HybridRetriever:
             if cat is None or cat.generation != generation:
                 chunks = {c.chunk_id: c for c in self.kb.manifest.chunks(collection)}
                 docs = {d.doc_id: d for d in self.kb.manifest.documents(collection).values()}
-                lex = self.kb.lexical(collection)
+                lex = self.kb.lexical(collection, generation)
                 by_doc: dict[str, list[str]] = {}
                 for c in chunks.values():
                     by_doc.setdefault(c.doc_id, []).append(c.chunk_id)
@@ -151,7 +151,7 @@ class HybridRetriever:
         if not query:
             return []
         if vector is None and mode != "lexical":
-            vector = self.kb.embedder.embed_query(query)
+            vector = self.kb.query_embedder.embed_query(query)
         results: list[SearchResult] = []
         for collection in collections:
             if collection not in COLLECTIONS:
@@ -164,7 +164,7 @@ class HybridRetriever:
                     **kwargs: Any) -> list[list[SearchResult]]:
         """Search many queries, embedding them in one batch."""
         mode = kwargs.get("mode", "hybrid")
-        vectors = (self.kb.embedder.embed_documents(queries) if mode != "lexical"
+        vectors = (self.kb.query_embedder.embed_documents(queries) if mode != "lexical"
                    else [None] * len(queries))
         return [self.search(q, k, vector=v, **kwargs) for q, v in zip(queries, vectors,
                                                                         strict=True)]
@@ -235,8 +235,8 @@ class HybridRetriever:
 
         def ok(cid: str) -> bool:
             chunk = cat.chunks.get(cid)
-            return chunk is not None and self._allowed(cat.docs.get(chunk.doc_id), category,
-                                                        locale)
+            return chunk is not None and (not filtered or self._allowed(
+                cat.docs.get(chunk.doc_id), category, locale))
 
         dense: list[tuple[str, float]] = []
         lexical: list[tuple[str, float]] = []
@@ -250,7 +250,8 @@ class HybridRetriever:
             dense = [(c, s) for c, s in self._dense(cat, collection, vector, n, allowed)
                      if ok(c)]
         if mode in ("hybrid", "lexical"):
-            lexical = [(c, s) for c, s in self.kb.lexical(collection).search(query, n, allowed)
+            lexical = [(c, s) for c, s in self.kb.lexical(collection, cat.generation).search(
+                query, n, allowed)
                        if ok(c)]
         rankings = []
         if dense:

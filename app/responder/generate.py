@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from app.errors import ProviderError
 from app.knowledge.lexical import tokenize
@@ -22,6 +23,17 @@ _PROCEDURAL = re.compile(r"\b(how|steps?|where do i|can i|change|cancel|reset|se
                          r"turn on|turn off|enable|update|pause|switch|print|request)\b", re.I)
 
 
+@lru_cache(maxsize=8192)
+def _terms(text: str) -> frozenset[str]:
+    """Stemmed terms of a text (passages recur across answers: tokenised once)."""
+    return frozenset(tokenize([text])[0])
+
+
+@lru_cache(maxsize=8192)
+def _has_steps(text: str) -> bool:
+    return bool(_STEP_LINE.search(text))
+
+
 def rank_article_passages(question: str, scored: list[tuple[Passage, float]]) -> list[Passage]:
     """Order one article's passages for answering: closeness to the question first, with a
     nudge to a numbered procedure when the question asks how to do something."""
@@ -30,9 +42,9 @@ def rank_article_passages(question: str, scored: list[tuple[Passage, float]]) ->
 
     def key(item: tuple[Passage, float]) -> float:
         passage, cosine = item
-        bonus = 0.08 if procedural and _STEP_LINE.search(passage.text) else 0.0
+        bonus = 0.08 if procedural and _has_steps(passage.text) else 0.0
         if terms:  # the question's own words in the section heading or text
-            shared = terms & set(tokenize([f"{passage.section} {passage.text}"])[0])
+            shared = terms & _terms(f"{passage.section} {passage.text}")
             bonus += LEXICAL_BONUS * len(shared) / len(terms)
         return cosine + bonus
 
