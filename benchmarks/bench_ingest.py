@@ -17,22 +17,26 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+# Before the model and vector-store libraries are imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from app.config import Settings  # noqa: E402
-from app.knowledge.base import KnowledgeBase  # noqa: E402
-from app.knowledge.embedder import SentenceTransformerEmbedder, resolve_model_path  # noqa: E402
-from pipelines.ingest import Ingester  # noqa: E402
-from pipelines.loaders import load_file, walk  # noqa: E402
+from app.config import Settings
+from app.container import Knowledge, knowledge
+from app.knowledge.embedder import (
+    SentenceTransformerEmbedder,
+    get_embedder,
+    resolve_model_path,
+)
+from pipelines.ingest import Ingester
+from pipelines.loaders import load_file, walk
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _copy_corpus(src: Path, dst: Path, repeat: int) -> None:
@@ -48,8 +52,9 @@ def _copy_corpus(src: Path, dst: Path, repeat: int) -> None:
             out.write_text(text, encoding="utf-8")
 
 
-def bench_ours(corpus: Path, data: Path, embedder: Any) -> dict[str, Any]:
-    kb = KnowledgeBase(Settings(data_dir=data), embedder=embedder)
+def bench_ours(corpus: Path, settings: Settings) -> dict[str, Any]:
+    parts = knowledge(settings)
+    kb = parts.kb
     t0 = time.perf_counter()
     cold = Ingester(kb, progress=False).run([corpus])
     cold_s = time.perf_counter() - t0
@@ -70,7 +75,7 @@ def bench_ours(corpus: Path, data: Path, embedder: Any) -> dict[str, Any]:
         "tokens_per_s": cold.tokens_embedded / cold_s,
         "unchanged_seconds": unchanged_s, "unchanged_embedded": again.chunks_embedded,
         "edit_seconds": edit_s, "edit_updated": edit.updated, "edit_chunks": edit.chunks_embedded,
-        "kb": kb,
+        "knowledge": parts,
     }
 
 
@@ -113,11 +118,16 @@ def bare_model(embedder: SentenceTransformerEmbedder, texts: list[str]) -> dict[
     return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
 
 
-def retrieval_quality(kb: KnowledgeBase, store: Any, questions: Path) -> dict[str, Any]:
-    from eval.retrieval import evaluate_retrieval, load_questions, recall_at, reciprocal_rank
+def retrieval_quality(parts: Knowledge, store: Any, questions: Path) -> dict[str, Any]:
+    from eval.metrics.retrieval import (
+        evaluate_retrieval,
+        load_questions,
+        recall_at,
+        reciprocal_rank,
+    )
 
     rows = load_questions(questions)
-    ours = evaluate_retrieval(kb, rows, 10, ["hybrid"])["modes"]["hybrid"]
+    ours = evaluate_retrieval(parts, rows, 10, ["hybrid"])["modes"]["hybrid"]
     r1 = r5 = mrr = 0.0
     for row in rows:
         hits = store.similarity_search(row["question"], k=40)
@@ -146,23 +156,28 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    model_path = resolve_model_path("")
-    t0 = time.perf_counter()
-    embedder = SentenceTransformerEmbedder(model_path, args.device, args.batch_size, args.fp16)
-    load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp) / "ours", embedding_device=args.device,
+                            embedding_batch_size=args.batch_size, embedding_fp16=args.fp16)
+        model_path = resolve_model_path(settings.embedding_model)
+        t0 = time.perf_counter()
+        # The process-wide model: the knowledge base below embeds with this same instance.
+        embedder = get_embedder(settings)
+        load_s = time.perf_counter() - t0
+        assert isinstance(embedder, SentenceTransformerEmbedder)
         corpus = Path(tmp) / "corpus"
         _copy_corpus(args.corpus, corpus, args.repeat)
         lc = bench_langchain(corpus, Path(tmp) / "lc", model_path, args.device)
-        ours = bench_ours(corpus, Path(tmp) / "ours", embedder)
-        texts = [c.embed_text for coll in ("articles",) for c in ours["kb"].manifest.chunks(coll)]
+        ours = bench_ours(corpus, settings)
+        parts = ours["knowledge"]
+        texts = [c.embed_text for coll in ("articles",) for c in parts.kb.manifest.chunks(coll)]
         bare = bare_model(embedder, texts)
-        quality = (retrieval_quality(ours["kb"], lc["store"], args.questions)
+        quality = (retrieval_quality(parts, lc["store"], args.questions)
                    if args.questions.exists() and args.repeat == 1 else None)
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "machine": f"{os.cpu_count()} cpu, device={args.device}", "model_load_seconds": load_s,
-        "ours": {k: v for k, v in ours.items() if k != "kb"},
+        "ours": {k: v for k, v in ours.items() if k != "knowledge"},
         "langchain": {k: v for k, v in lc.items() if k != "store"},
         "bare_model": bare,
         "ratio_docs_per_s": ours["docs_per_s"] / lc["docs_per_s"],

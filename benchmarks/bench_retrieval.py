@@ -11,26 +11,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before the model libraries are imported
+
+import bm25s
+import numpy as np
+
+from app.config import Settings
+from app.container import knowledge
+from app.knowledge.fusion import aggregate, rrf
+from eval.metrics.retrieval import (
+    evaluate_retrieval,
+    load_questions,
+    recall_at,
+    reciprocal_rank,
+)
+from pipelines.ingest import Ingester
+from pipelines.loaders import load_file, walk
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import bm25s  # noqa: E402
-import numpy as np  # noqa: E402
-
-from app.config import Settings  # noqa: E402
-from app.knowledge.base import KnowledgeBase  # noqa: E402
-from app.knowledge.embedder import get_embedder  # noqa: E402
-from app.knowledge.fusion import aggregate, rrf  # noqa: E402
-from eval.retrieval import evaluate_retrieval, load_questions, recall_at, reciprocal_rank  # noqa: E402
-from pipelines.ingest import Ingester  # noqa: E402
-from pipelines.loaders import load_file, walk  # noqa: E402
 
 
 def naive_floor(articles: Path, rows: list[dict[str, Any]], embedder: Any,
@@ -75,14 +78,12 @@ def main() -> None:
     args = ap.parse_args()
     rows = load_questions(args.questions)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp))
-        embedder = get_embedder(settings)
-        kb = KnowledgeBase(settings, embedder=embedder)
-        Ingester(kb, progress=False).run([args.knowledge / "articles"], "articles")
+        parts = knowledge(Settings(data_dir=Path(tmp)))
+        Ingester(parts.kb, progress=False).run([args.knowledge / "articles"], "articles")
         t0 = time.perf_counter()
-        ours = evaluate_retrieval(kb, rows, args.k)["modes"]
+        ours = evaluate_retrieval(parts, rows, args.k)["modes"]
         elapsed = time.perf_counter() - t0
-        floor = naive_floor(args.knowledge / "articles", rows, embedder, args.k)
+        floor = naive_floor(args.knowledge / "articles", rows, parts.kb.embedder, args.k)
     result = {"n": len(rows), "k": args.k, "naive_floor": floor, **ours,
               "ms_per_query_all_modes": 1000 * elapsed / len(rows)}
     if args.json:

@@ -1,27 +1,25 @@
 """Fit the responder's confidence calibration on the labelled sets in ``knowledge/eval/``.
 
-Usage: python -m eval.calibrate [--data-dir DIR]   (ingests the sample articles if needed)
-Prints the weights to paste into ``app/responder/confidence.py`` and the fit's quality:
+``supportbot eval calibrate [--data-dir DIR]`` (ingests the sample articles if the index has
+none) prints the weights to paste into ``app/responder/confidence.py`` and the fit's quality:
 Brier score, expected calibration error, and accuracy at the 0.5 threshold, on a held-out
 third of the data (the weights printed are then refitted on everything).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.config import Settings
-from app.knowledge.base import KnowledgeBase
-from app.knowledge.retriever import HybridRetriever
+from app.container import knowledge
+from app.knowledge.retriever import Retriever
 from app.responder.confidence import FEATURES, Calibration, features
-from eval.retrieval import load_questions
+from eval.metrics.retrieval import load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +47,9 @@ def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
-def dataset(retriever: HybridRetriever, root: Path) -> tuple[np.ndarray, np.ndarray]:
+def dataset(retriever: Retriever, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Retrieval features of each labelled question and whether the top article is gold: the
+    retrieval questions, plus the out-of-scope and ambiguous cases (whose top is never gold)."""
     rows: list[tuple[str, set[str]]] = [
         (r["question"], set(r["gold_article_ids"]))
         for r in load_questions(root / "knowledge/eval/retrieval_questions.jsonl")]
@@ -65,18 +65,15 @@ def dataset(retriever: HybridRetriever, root: Path) -> tuple[np.ndarray, np.ndar
     return np.array(x), np.array(y)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=None)
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = args.data_dir or Path(tmp)
-        kb = KnowledgeBase(Settings(data_dir=data_dir))
-        if not kb.manifest.counts().get("articles"):
-            from pipelines.ingest import Ingester
+def calibrate(settings: Settings, root: Path = ROOT) -> dict[str, Any]:
+    """Fit on the index in ``settings.data_dir`` (the sample articles are ingested first when it
+    has no articles) and report the fit's quality and the calibration to paste."""
+    parts = knowledge(settings)
+    if not parts.kb.manifest.counts().get("articles"):
+        from pipelines.ingest import Ingester
 
-            Ingester(kb, progress=False).run([ROOT / "knowledge/articles"], "articles")
-        x, y = dataset(HybridRetriever(kb), ROOT)
+        Ingester(parts.kb, progress=False).run([root / "knowledge/articles"], "articles")
+    x, y = dataset(parts.retriever, root)
     rng = np.random.default_rng(7)
     order = rng.permutation(len(y))
     test, train = order[: len(y) // 3], order[len(y) // 3 :]
@@ -91,8 +88,4 @@ def main() -> None:
     w_all = fit_logistic(x, y)
     cal = Calibration(tuple(round(float(v), 3) for v in w_all[1:]), round(float(w_all[0]), 3))
     report["calibration"] = {"features": FEATURES, "weights": cal.weights, "bias": cal.bias}
-    print(json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return report

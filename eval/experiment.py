@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.container import build
+from app.container import build, knowledge
 from app.errors import ValidationError
-from app.knowledge.base import KnowledgeBase
 from app.responder.variants import load_variants
 from app.store import Store
 from eval.datasets import load_cases
@@ -61,7 +60,7 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
     config = load_variants(settings.variants_file)
     chosen = [config.get(v) for v in variants]
     cases = load_cases(dataset)[:limit]
-    kb = KnowledgeBase(settings)
+    kb = knowledge(settings).kb
     if not kb.manifest.counts().get("articles"):
         raise ValidationError(f"the knowledge base in {settings.data_dir} is empty: run "
                               "'supportbot ingest knowledge/' first")

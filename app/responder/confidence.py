@@ -1,6 +1,6 @@
 """Calibrated answer confidence: P(the top retrieved article answers the question).
 
-A logistic model over retrieval signals, fitted by ``python -m eval.calibrate`` on the labelled
+A logistic model over retrieval signals, fitted by ``supportbot eval calibrate`` on the labelled
 retrieval questions plus the out-of-scope and ambiguous cases in ``knowledge/eval/`` (label 1
 when the top article is a gold article, 0 otherwise, including every out-of-scope question).
 The fitted weights are pasted below with the fit's figures; refit when the model or KB changes.
@@ -53,7 +53,7 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-# Fitted by `python -m eval.calibrate` on 232 labelled questions (149 with a correct top
+# Fitted by `supportbot eval calibrate` on 232 labelled questions (149 with a correct top
 # article): held-out Brier 0.182, expected calibration error 0.094, accuracy@0.5 0.73.
 DEFAULT = Calibration(weights=(3.703, 11.477, 0.259, 0.379, 1.219), bias=-3.945)
 

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.config import Settings
@@ -88,9 +89,10 @@ class ConversationService:
     # ---- conversations -----------------------------------------------------------------
     def start(self, user_id: str, channel: str = "web", initial_message: str | None = None,
               workspace: str | None = None, variant: str | None = None,
-              metadata: dict[str, Any] | None = None) -> tuple[ConversationRecord,
-                                                                TurnResult | None]:
-        """Open a conversation (answering ``initial_message`` if given)."""
+              metadata: dict[str, Any] | None = None, at: datetime | None = None,
+              ) -> tuple[ConversationRecord, TurnResult | None]:
+        """Open a conversation (answering ``initial_message`` if given); ``at`` backdates it
+        (the demo seeder replays past conversations at their recorded times)."""
         if initial_message is not None:
             self.check_message(initial_message)
         if "\x00" in user_id:
@@ -99,10 +101,10 @@ class ConversationService:
         chosen = self.variant_for(space, user_id, variant)
         conv = self.store.conversations.create(
             workspace=space, user_id=user_id, channel=channel, variant=chosen.name,
-            experiment=self.variants.experiment, metadata=metadata)
+            experiment=self.variants.experiment, metadata=metadata, at=at)
         if initial_message is None:
             return conv, None
-        return conv, self.post(conv.id, initial_message)
+        return conv, self.post(conv.id, initial_message, at=at)
 
     def check_message(self, text: str) -> str:
         """The customer's message, stripped; ``ValidationError`` naming the fix otherwise."""
@@ -120,22 +122,26 @@ class ConversationService:
                 "(SUPPORTBOT_MAX_MESSAGE_CHARS)")
         return text
 
-    def post(self, conversation_id: str, text: str) -> TurnResult:
+    def post(self, conversation_id: str, text: str, at: datetime | None = None) -> TurnResult:
         """Store the customer's message, answer it, store the answer."""
         result = None
-        for event in self.post_stream(conversation_id, text):
+        for event in self.post_stream(conversation_id, text, at=at):
             if isinstance(event, TurnResult):
                 result = event
         assert result is not None
         return result
 
-    def post_stream(self, conversation_id: str, text: str) -> Iterator[str | TurnResult]:
-        """As ``post``, yielding the answer's text deltas first."""
+    def post_stream(self, conversation_id: str, text: str,
+                    at: datetime | None = None) -> Iterator[str | TurnResult]:
+        """As ``post``, yielding the answer's text deltas first.
+
+        ``at`` backdates the turn: the customer's message is stored at ``at`` and the reply (and
+        its ticket) when it was ready, ``at`` plus the reply's latency; default now."""
         text = self.check_message(text)
         conv = self.store.conversations.get(conversation_id)
         history = self.store.messages.for_conversation(conversation_id)
         customer = self.store.messages.append(conversation_id, Role.CUSTOMER, text,
-                                              sentiment=sentiment_score(text))
+                                              sentiment=sentiment_score(text), at=at)
         variant = self._variant_of(conv)
         turn = TurnInput(
             message=text, variant=variant,
@@ -149,14 +155,16 @@ class ConversationService:
             else:
                 yield event
         assert reply is not None
+        replied_at = None if at is None else at + timedelta(milliseconds=reply.latency_ms)
         stored = self.store.messages.append(conversation_id, Role.ASSISTANT, reply.text,
-                                            reply=reply)
+                                            reply=reply, at=replied_at)
         ticket = None
         if reply.decision == Decision.ESCALATE:
             ticket, _ = self.store.tickets.escalate(
                 conversation_id, subject=_subject(text), reason_code=reply.reason,
                 priority=reply.priority,
-                description=f"Escalated by the assistant ({reply.reason}): {text}")
+                description=f"Escalated by the assistant ({reply.reason}): {text}",
+                at=replied_at)
         log.info("turn answered", extra={
             "conversation_id": conversation_id, "variant": variant.name,
             "decision": reply.decision, "reason": reply.reason,

@@ -8,16 +8,22 @@ Every metric reads the runner's rows: one per case x variant, as a dict or a pan
 columns in ``ROW_COLUMNS``. Each module validates its inputs first (a ``ValueError`` that names
 the missing column and the fix), then computes in pure functions. A rate over nothing is NaN,
 never 0: "no data" must not read as "0 %".
+
+pandas (the ``eval`` extra) is not imported here: ``supportbot eval retrieval`` and calibration
+use these helpers on the core install.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROW_COLUMNS: tuple[str, ...] = (
     "case_id", "variant", "kind", "tier", "category", "channel", "needs_human", "human_reason",
@@ -56,9 +62,12 @@ def field(row: Row, name: str, metric: str) -> Any:
 
 def is_missing(value: Any) -> bool:
     """True for None, NaN and pandas' NA (the ways a dict or a DataFrame cell says 'no value')."""
-    if value is None or value is pd.NA:
+    if value is None:
         return True
-    return isinstance(value, float | np.floating) and math.isnan(value)
+    if isinstance(value, float | np.floating):
+        return math.isnan(value)
+    pandas = sys.modules.get("pandas")  # a value can only be pandas.NA once pandas is loaded
+    return pandas is not None and value is pandas.NA
 
 
 def truthy(value: Any) -> bool:

@@ -5,8 +5,9 @@
 - ``resolved`` (0/1): past conversations: ``status == "resolved"``; eval rows:
   ``eval.metrics.resolution.resolved``.
 - ``turns``: number of customer turns (eval rows: ``n_turns``).
-- ``escalated`` (0/1): past conversations: ``resolution == "agent_resolved"`` or ``tier == 2``;
-  eval rows: ``escalated`` (any turn escalated).
+- ``escalated`` (0/1): past conversations: ``pipelines.conversations.is_escalated``
+  (``resolution == "agent_resolved"`` or ``tier == 2``); eval rows: ``escalated`` (any turn
+  escalated).
 - ``last_sentiment``: the last customer turn's ``app.responder.sentiment.score`` in [-1, 1].
 - ``sentiment_change``: last minus first customer sentiment (0 with one turn).
 - ``latency_s``: mean reply latency in seconds (eval rows: ``latency_ms / 1000``). Past
@@ -22,33 +23,29 @@ rating), and none has a latency. Their priors are judgements, not fits: ``resolv
 
 Quality is the Spearman rank correlation between the (clipped) proxy and the recorded CSAT, on a
 held-out third (weights fitted on the other two thirds) and on all data (weights refitted on
-everything: the ``DEFAULT_WEIGHTS`` below). Refit with ``python -m eval.metrics.csat``.
+everything: the ``DEFAULT_WEIGHTS`` below). Refit with ``supportbot eval csat``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from app.errors import SourceError
 from app.responder.sentiment import score
 from eval.metrics import Row, is_missing, mean_or_nan, require_columns, truthy, variants_of
 from eval.metrics import field as row_field
 from eval.metrics.resolution import resolved as case_resolved
 from eval.stats import spearman
-from pipelines.loaders import iter_jsonl
+from pipelines.conversations import customer_texts, is_escalated
 
 FEATURES: tuple[str, ...] = (
     "resolved", "turns", "escalated", "last_sentiment", "sentiment_change", "latency_s")
 PRIORS: dict[str, float] = {"resolved": 1.0, "latency_s": 0.0}
-CONVERSATIONS_DIR = Path(__file__).resolve().parents[2] / "knowledge" / "conversations"
 
 # Fitted by fit_weights(load_conversations([CONVERSATIONS_DIR])) (seed 0) on the 170 rated
 # conversations; resolved and latency_s held at PRIORS. Spearman(proxy, CSAT): 0.494 on the
@@ -148,14 +145,11 @@ def sentiment_features(scores: Sequence[float]) -> tuple[float, float]:
 
 def features_from_conversation(record: Mapping[str, Any]) -> CsatFeatures:
     """Features of one past conversation record (``knowledge/conversations/*.jsonl``)."""
-    texts = [str(t.get("text", "")) for t in record.get("turns", [])
-             if t.get("role") == "customer"]
+    texts = customer_texts(record)
     last, change = sentiment_features([score(t) for t in texts])
-    tier = record.get("tier")
-    escalated = record.get("resolution") == "agent_resolved" or str(tier) == "2"
     return CsatFeatures(
         resolved=float(record.get("status") == "resolved"), turns=float(len(texts)),
-        escalated=float(escalated), last_sentiment=last, sentiment_change=change,
+        escalated=float(is_escalated(record)), last_sentiment=last, sentiment_change=change,
         latency_s=0.0,  # past conversations record no latency
     )
 
@@ -173,20 +167,6 @@ def features_from_eval_row(row: Row) -> CsatFeatures:
         last_sentiment=last, sentiment_change=change,
         latency_s=0.0 if is_missing(latency) else float(latency) / 1000.0,
     )
-
-
-def load_conversations(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
-    """Conversation records from JSONL files (a directory means its ``*.jsonl``, sorted)."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
-    records = []
-    for path in files:
-        for n, record in iter_jsonl(path):
-            if not isinstance(record, dict) or not isinstance(record.get("turns"), list):
-                raise SourceError(str(path), "each line needs an object with a 'turns' list", n)
-            records.append(record)
-    return records
 
 
 def _fit(x: np.ndarray, y: np.ndarray, fixed: Mapping[int, float]) -> np.ndarray:
@@ -279,12 +259,3 @@ def csat_table(df: pd.DataFrame, weights: Mapping[str, float] = DEFAULT_WEIGHTS)
          for v in variants_of(df)],
         columns=["variant", "n", "csat_proxy"])
 
-
-def main() -> None:
-    """Refit on ``knowledge/conversations`` and print the weights and report as JSON."""
-    weights, report = fit_weights(load_conversations([CONVERSATIONS_DIR]))
-    print(json.dumps({"weights": weights, "report": asdict(report)}, indent=2))
-
-
-if __name__ == "__main__":
-    main()

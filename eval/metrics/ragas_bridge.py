@@ -2,8 +2,9 @@
 
 Always (offline, no model calls): non-LLM context precision and recall against the gold passages,
 Levenshtein string similarity and ROUGE-L F1 of the answer against the reference answer. With a
-``ClaudeJudge`` (``judge_from_settings`` builds one when an Anthropic key is set): faithfulness and
-answer (response) relevancy, with Claude as ragas's judge and our local embedding model.
+``RagasJudge`` (``judge_from_settings`` builds one when an Anthropic key is set): faithfulness and
+answer (response) relevancy, with Claude as ragas's judge (the evaluation's one judge
+configuration, ``eval.judge.JudgeConfig``) and our local embedding model.
 
 Rows are dicts (or a DataFrame) with ``question``, ``answer``, ``contexts`` (the passages given to
 the answer model), ``reference`` (the reference answer; the runner's ``reference_answer`` is read
@@ -15,7 +16,7 @@ does not count as a match, and the context scores then read low: give gold passa
 A score is NaN when there is nothing to score (no answer, an empty reference, no retrieved or no
 gold passages; context recall with gold passages but nothing retrieved is 0). A judge failure
 (API error, unparsable output) makes that one score NaN, is logged and kept in
-``ClaudeJudge.failures``; the run goes on.
+``RagasJudge.failures``; the run goes on.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from ragas.metrics.collections import (
     RougeScore,
 )
 
-from app.errors import ConfigError
+from eval.judge import JudgeConfig
 from eval.metrics import is_missing
 
 with warnings.catch_warnings():
@@ -242,11 +243,12 @@ class _Judges:
     relevancy: AnswerRelevancy
 
 
-class ClaudeJudge:
+class RagasJudge:
     """Claude as ragas's judge for faithfulness and answer relevancy.
 
-    Each run opens its own ``AsyncAnthropic`` client and closes it (an async client must not
-    outlive the event loop it was used in), so one judge serves any number of runs.
+    Each run opens its own ``AsyncAnthropic`` client (``JudgeConfig.async_client``) and closes
+    it (an async client must not outlive the event loop it was used in), so one judge serves any
+    number of runs.
 
     Args:
         api_key: the Anthropic API key; empty → ``ConfigError``.
@@ -270,16 +272,11 @@ class ClaudeJudge:
     def __init__(self, api_key: str | None, model: str, embeddings: BaseRagasEmbedding, *,
                  base_url: str | None = None, timeout: float = 30.0, max_retries: int = 2,
                  strictness: int = 3, max_concurrency: int = 4) -> None:
-        if not api_key:
-            raise ConfigError("The ragas judge needs an Anthropic API key: set ANTHROPIC_API_KEY "
-                              "(or SUPPORTBOT_ANTHROPIC_API_KEY), or score without a judge.")
-        if timeout <= 0 or max_retries < 0 or strictness < 1 or max_concurrency < 1:
-            raise ValueError(f"Need timeout > 0, max_retries >= 0, strictness >= 1 and "
-                             f"max_concurrency >= 1; got timeout={timeout}, max_retries="
-                             f"{max_retries}, strictness={strictness}, "
-                             f"max_concurrency={max_concurrency}.")
-        self.api_key, self.model, self.embeddings = api_key, model, embeddings
-        self.base_url, self.timeout, self.max_retries = base_url, timeout, max_retries
+        self.config = JudgeConfig(api_key, model, base_url, timeout, max_retries)
+        if strictness < 1 or max_concurrency < 1:
+            raise ValueError(f"Need strictness >= 1 and max_concurrency >= 1; got strictness="
+                             f"{strictness}, max_concurrency={max_concurrency}.")
+        self.embeddings = embeddings
         self.strictness, self.max_concurrency = strictness, max_concurrency
         self.failures: list[JudgeFailure] = []
 
@@ -296,10 +293,9 @@ class ClaudeJudge:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[_Judges]:
-        client = anthropic.AsyncAnthropic(api_key=self.api_key, base_url=self.base_url,
-                                          timeout=self.timeout, max_retries=self.max_retries)
+        client = self.config.async_client()
         try:
-            llm = claude_llm(client, self.model)
+            llm = claude_llm(client, self.config.model)
             yield _Judges(Faithfulness(llm=llm),
                           AnswerRelevancy(llm=llm, embeddings=self.embeddings,
                                           strictness=self.strictness))
@@ -342,29 +338,30 @@ def _describe(error: Exception) -> str:
 
 
 def judge_from_settings(settings: Settings, *, embedder: Embedder | None = None,
-                        **options: Any) -> ClaudeJudge | None:
-    """A ``ClaudeJudge`` from ``Settings``, or None when no Anthropic key is set.
+                        **options: Any) -> RagasJudge | None:
+    """A ``RagasJudge`` for the configured Claude (``JudgeConfig.from_settings``), or None when
+    no Anthropic key is set.
 
     ``embedder`` defaults to the process-wide local model (``get_embedder(settings)``);
-    ``options`` go to ``ClaudeJudge`` (``strictness``, ``max_concurrency``).
+    ``options`` go to ``RagasJudge`` (``strictness``, ``max_concurrency``).
     """
-    if not settings.anthropic_api_key:
+    config = JudgeConfig.from_settings(settings)
+    if config is None:
         return None
     if embedder is None:
         from app.knowledge.embedder import get_embedder
 
         embedder = get_embedder(settings)
-    return ClaudeJudge(settings.anthropic_api_key, settings.claude_model,
-                       RagasEmbeddings(embedder), base_url=settings.claude_base_url,
-                       timeout=settings.claude_timeout, max_retries=settings.claude_max_retries,
-                       **options)
+    return RagasJudge(config.api_key, config.model, RagasEmbeddings(embedder),
+                      base_url=config.base_url, timeout=config.timeout,
+                      max_retries=config.max_retries, **options)
 
 
 # -- entry points -------------------------------------------------------------------------------
 
 
 async def aragas_scores(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, *,
-                        llm_judge: ClaudeJudge | None = None) -> list[dict[str, float]]:
+                        llm_judge: RagasJudge | None = None) -> list[dict[str, float]]:
     """``ragas_scores`` for callers already inside an event loop."""
     inputs = [parse_row(r, i) for i, r in enumerate(_records(rows))]
     offline = OfflineMetrics()
@@ -382,7 +379,7 @@ async def aragas_scores(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, *,
 
 
 def ragas_scores(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, *,
-                 llm_judge: ClaudeJudge | None = None) -> list[dict[str, float]]:
+                 llm_judge: RagasJudge | None = None) -> list[dict[str, float]]:
     """One dict of ragas scores per row: ``OFFLINE_METRICS``, plus ``LLM_METRICS`` with a judge.
 
     Every row is validated before anything is scored (``ValueError`` naming the field and fix).

@@ -204,3 +204,10 @@ def test_claude_failing_over_sse_still_ends_with_a_reply(
     reply = events[-1][1]
     assert reply["fallback_from"] == "anthropic" and reply["provider"] == "extractive"
     assert "".join(d["text"] for n, d in events if n == "delta") == reply["message"]
+
+
+def test_answer_history_turns_are_size_limited(sqlite_api: Api) -> None:
+    r = sqlite_api.client.post("/api/v1/answer", json={
+        "question": "and now?", "history": [{"role": "customer", "text": "x" * 20_001}]})
+    assert r.status_code == 422
+    assert "history" in r.text

@@ -187,3 +187,13 @@ def test_frame_that_is_not_json_is_an_error_and_the_socket_stays_usable(api: Api
         ready = start(ws, user_id=unique("ws-user"))
     assert error["type"] == "error"
     assert ready["type"] == "ready"
+
+
+def test_ws_read_frame_with_a_bad_seq_is_an_error_and_the_socket_lives(sqlite_api: Api) -> None:
+    with sqlite_api.client.websocket_connect("/chat") as ws:
+        ws.send_json({"type": "start", "user_id": "ws-review"})
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json({"type": "read", "seq": None})
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "read", "seq": 0})
+        assert ws.receive_json()["type"] == "receipt"

@@ -204,3 +204,14 @@ def test_variant_is_sticky_per_user_across_conversations(api: Api) -> None:
     user = unique("user")
     variants = {start(api, user_id=user)["conversation"]["variant"] for _ in range(3)}
     assert len(variants) == 1
+
+
+def test_nul_characters_are_refused_with_422(sqlite_api: Api) -> None:
+    c = sqlite_api.client
+    r = c.post("/api/v1/conversations", json={"user_id": "u\x00x", "channel": "web"})
+    assert r.status_code == 422 and "NUL" in r.text
+    r = c.post("/api/v1/conversations", json={"user_id": "nul-1", "channel": "web",
+                                              "initial_message": "hi\x00there"})
+    assert r.status_code == 422 and "NUL" in r.text
+    r = c.post("/api/v1/answer", json={"question": "refund\x00?"})
+    assert r.status_code == 422

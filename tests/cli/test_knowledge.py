@@ -1,38 +1,18 @@
-"""The ``supportbot`` command line: in-process through typer's CliRunner, plus one real run of
-the installed console script."""
+"""``supportbot ingest``, ``search`` and ``stats`` in-process through typer's CliRunner."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from app.cli import app
-from app.config import get_settings
-from app.knowledge.embedder import Embedder
 
 SUMMARY_KEYS = {"added", "updated", "unchanged", "deleted", "chunks_embedded", "failed",
                 "seconds"}
 RESULT_KEYS = {"article_id", "chunk_id", "title", "url", "score"}
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder) -> Iterator[Path]:
-    """SUPPORTBOT_DATA_DIR in tmp; cwd in tmp (no stray .env); the session model is reused."""
-    data = tmp_path / "data"
-    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data))
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield data
-    get_settings.cache_clear()
 
 
 def run(*args: str) -> Result:
@@ -197,26 +177,3 @@ def test_usage_errors(data_dir: Path, tmp_path: Path) -> None:
     wrong = run("ingest", str(tmp_path), "--collection", "faqs")
     assert wrong.exit_code != 0
     assert squeezed("unknown collection") in squeezed(wrong.stderr)
-
-
-@pytest.mark.slow
-def test_console_script_end_to_end(tmp_path: Path, small_corpus: Path,
-                                   small_corpus_ids: set[str]) -> None:
-    exe = Path(sys.executable).parent / "supportbot"
-    assert exe.exists(), f"console script not installed next to {sys.executable}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
-    env["SUPPORTBOT_DATA_DIR"] = str(tmp_path / "data")
-
-    def call(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(exe), *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=300, check=False)
-
-    ingested = call("ingest", str(small_corpus), "--json")
-    assert ingested.returncode == 0, ingested.stderr
-    summary = json.loads(ingested.stdout)
-    assert summary["added"] == len(small_corpus_ids) and summary["failed"] == 0
-
-    searched = call("search", "pair my smart lamp with the router", "--k", "3", "--json")
-    assert searched.returncode == 0, searched.stderr
-    results = json.loads(searched.stdout)["results"]
-    assert results[0]["article_id"] == "lamp-pairing"

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from app.errors import SourceError
 from app.responder.sentiment import score
 from eval.metrics.csat import (
-    CONVERSATIONS_DIR,
     DEFAULT_WEIGHTS,
     FEATURES,
     CsatFeatures,
@@ -22,9 +18,9 @@ from eval.metrics.csat import (
     features_from_conversation,
     features_from_eval_row,
     fit_weights,
-    load_conversations,
     sentiment_features,
 )
+from pipelines.conversations import CONVERSATIONS_DIR, load_conversations
 
 WEIGHTS = {"bias": 3.0, "resolved": 1.0, "turns": -0.5, "escalated": -1.0,
            "last_sentiment": 1.0, "sentiment_change": 0.5, "latency_s": -0.1}
@@ -98,17 +94,6 @@ def test_features_from_eval_row() -> None:
     del row["latency_ms"]
     with pytest.raises(ValueError, match="'latency_ms'"):
         features_from_eval_row(row)
-
-
-def test_load_conversations_reads_dirs_and_names_bad_lines(tmp_path: Path) -> None:
-    (tmp_path / "a.jsonl").write_text(json.dumps(_conversation()) + "\n\n", encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text(json.dumps(_conversation(conversation_id="c2")) + "\n",
-                                      encoding="utf-8")
-    assert [c["conversation_id"] for c in load_conversations([tmp_path])] == ["c1", "c2"]
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(_conversation()) + "\n{oops\n", encoding="utf-8")
-    with pytest.raises(SourceError, match=r"bad\.jsonl:2"):
-        load_conversations([bad])
 
 
 def test_fit_needs_enough_rated_conversations() -> None:

@@ -10,12 +10,13 @@ import pytest
 from eval.metrics.retrieval import (
     mrr,
     ndcg_at_k,
+    recall_at,
     recall_at_k,
+    reciprocal_rank,
     retrieval_scores,
     retrieval_table,
     score_names,
 )
-from eval.retrieval import recall_at, reciprocal_rank
 
 LOG2_3 = math.log2(3)  # discount at rank 2
 

@@ -21,8 +21,8 @@ from app.knowledge.embedder import Embedder
 from eval.metrics.ragas_bridge import (
     LLM_METRICS,
     OFFLINE_METRICS,
-    ClaudeJudge,
     RagasEmbeddings,
+    RagasJudge,
     aragas_scores,
     judge_from_settings,
     parse_row,
@@ -207,8 +207,8 @@ def settings(server: FakeClaudeServer, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def make_judge(settings: Settings) -> Callable[..., ClaudeJudge]:
-    def make(**options: Any) -> ClaudeJudge:
+def make_judge(settings: Settings) -> Callable[..., RagasJudge]:
+    def make(**options: Any) -> RagasJudge:
         options = {"strictness": 2, "max_concurrency": 1} | options
         judge = judge_from_settings(settings, embedder=HashingEmbedder(), **options)
         assert judge is not None
@@ -221,11 +221,11 @@ def test_no_key_means_no_judge(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     assert judge_from_settings(settings) is None
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
-        ClaudeJudge("", "claude", RagasEmbeddings(HashingEmbedder()))
+        RagasJudge("", "claude", RagasEmbeddings(HashingEmbedder()))
 
 
 def test_faithfulness_and_relevancy_from_scripted_judgements(
-        server: FakeClaudeServer, make_judge: Callable[..., ClaudeJudge]) -> None:
+        server: FakeClaudeServer, make_judge: Callable[..., RagasJudge]) -> None:
     server.enqueue(statements(*STATEMENTS),
                    verdicts((STATEMENTS[0], 1), (STATEMENTS[1], 1), (STATEMENTS[2], 0)),
                    generated_question(QUESTION), generated_question(QUESTION))
@@ -249,7 +249,7 @@ def test_faithfulness_and_relevancy_from_scripted_judgements(
 
 
 def test_a_noncommittal_answer_is_not_relevant(
-        server: FakeClaudeServer, make_judge: Callable[..., ClaudeJudge]) -> None:
+        server: FakeClaudeServer, make_judge: Callable[..., RagasJudge]) -> None:
     server.enqueue(statements(STATEMENTS[0]), verdicts((STATEMENTS[0], 1)),
                    generated_question(QUESTION, 1), generated_question(QUESTION, 1))
     [scores] = ragas_scores([row(answer="It depends.")], llm_judge=make_judge())
@@ -258,7 +258,7 @@ def test_a_noncommittal_answer_is_not_relevant(
 
 
 def test_garbage_and_errors_from_the_judge_are_nan_not_a_crash(
-        server: FakeClaudeServer, make_judge: Callable[..., ClaudeJudge],
+        server: FakeClaudeServer, make_judge: Callable[..., RagasJudge],
         caplog: pytest.LogCaptureFixture) -> None:
     server.enqueue(
         Behaviour.reply("Sure! The statements are: refunds, cards, cash."),  # row 0 faithfulness
@@ -281,7 +281,7 @@ def test_garbage_and_errors_from_the_judge_are_nan_not_a_crash(
 
 
 def test_rows_without_an_answer_or_passages_are_not_sent_to_the_judge(
-        server: FakeClaudeServer, make_judge: Callable[..., ClaudeJudge]) -> None:
+        server: FakeClaudeServer, make_judge: Callable[..., RagasJudge]) -> None:
     server.enqueue(generated_question(QUESTION), generated_question(QUESTION))
     no_answer, no_passages = ragas_scores([row(answer=""), row(contexts=[])],
                                           llm_judge=make_judge())
@@ -292,7 +292,7 @@ def test_rows_without_an_answer_or_passages_are_not_sent_to_the_judge(
 
 
 def test_one_judge_serves_many_runs_and_async_callers(
-        server: FakeClaudeServer, make_judge: Callable[..., ClaudeJudge]) -> None:
+        server: FakeClaudeServer, make_judge: Callable[..., RagasJudge]) -> None:
     judge = make_judge(strictness=1)
     for _ in range(2):  # a second run must not reuse the first run's closed event loop
         server.enqueue(statements(STATEMENTS[0]), verdicts((STATEMENTS[0], 0)),

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from app.knowledge.base import KnowledgeBase
 from pipelines.scrub import luhn_ok, scrub_pii
 
 
@@ -95,3 +96,9 @@ def test_mixed_message_keeps_everything_else() -> None:
 def test_scrub_is_idempotent() -> None:
     once = scrub_pii("mail ann@x.io, call 415-555-0199, card 4111-1111-1111-1111")
     assert scrub_pii(once) == once
+
+
+def test_past_conversation_passages_have_order_numbers_redacted(sample_kb: KnowledgeBase) -> None:
+    texts = [c.text for c in sample_kb.manifest.chunks("conversations")]
+    assert texts and not any("LM-4" in t or "LM-5" in t for t in texts)
+    assert any("[ORDER]" in t for t in texts)

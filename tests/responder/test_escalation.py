@@ -343,3 +343,17 @@ def test_agent_hours_are_eastern_time(utc: datetime, online: bool) -> None:
 def test_agent_hours_need_an_aware_datetime() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         agents_online_at(datetime(2026, 11, 20, 12, 0))
+
+
+@pytest.mark.parametrize("text", [
+    "can someone please tell me where my order is",
+    "Could somebody please explain the return policy?",
+    "Please call me by my first name",
+])
+def test_polite_questions_are_not_requests_for_a_person(text: str) -> None:
+    assert find_human_request(text) is None
+
+
+@pytest.mark.parametrize("text", ["someone please!!", "call me back", "agent please"])
+def test_real_requests_still_are(text: str) -> None:
+    assert find_human_request(text) is not None

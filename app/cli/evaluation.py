@@ -1,0 +1,128 @@
+"""``supportbot eval``: offline evaluation (run, retrieval, calibrate, csat).
+
+The evaluation stack (``eval/``, ragas, pandas …) is imported inside each command, under
+``eval_extra()``: on the core install the commands say which extra to install.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.cli.output import eval_extra, fail, out
+from app.config import get_settings
+from app.errors import SupportbotError
+
+app = typer.Typer(help="Offline evaluation.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    variants: Annotated[str, typer.Option(help="Comma-separated variants; the first is the "
+                                          "control.")] = "control,concise_empathetic",
+    dataset: Annotated[Path, typer.Option(help="Labelled cases (.jsonl or .csv).")] = Path(
+        "knowledge/eval/cases.jsonl"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path(
+        "eval-out"),
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N cases.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume",
+                                         help="Keep rows already in OUT.")] = True,
+    ragas: Annotated[bool, typer.Option("--ragas/--no-ragas")] = True,
+    live: Annotated[bool, typer.Option("--live/--no-live",
+                                       help="Add the store's live A/B figures.")] = True,
+) -> None:
+    """Run every case through each variant and write report.md, report.html and tables."""
+    with eval_extra():
+        from eval.experiment import run_experiment
+
+        try:
+            report = run_experiment(
+                get_settings(), [v.strip() for v in variants.split(",") if v.strip()], dataset,
+                out_dir, limit=limit, resume=resume, ragas=ragas, live=live)
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    for line in report.headline:
+        typer.echo(f"- {line}")
+    typer.echo(f"report: {report.markdown} and {report.html}")
+
+
+@app.command("retrieval")
+def retrieval(
+    questions: Annotated[Path, typer.Option(
+        help="JSONL with question and gold_article_ids.")] = Path(
+        "knowledge/eval/retrieval_questions.jsonl"),
+    k: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    modes: Annotated[str, typer.Option(help="Comma-separated: lexical,dense,hybrid.")] =
+        "lexical,dense,hybrid",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recall@1/@5/@k and MRR of each retrieval mode on labelled questions."""
+    with eval_extra():
+        from app.container import knowledge
+        from eval.metrics.retrieval import evaluate_retrieval, load_questions
+
+        try:
+            rows = load_questions(questions)
+            report = evaluate_retrieval(knowledge(get_settings()), rows, k,
+                                        [m.strip() for m in modes.split(",")])
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    table = Table("mode", "n", "recall@1", "recall@5", f"recall@{k}", "MRR")
+    for mode, m in report["modes"].items():
+        table.add_row(mode, str(report["n"]), f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}",
+                      f"{m[f'recall@{k}']:.3f}", f"{m['mrr']:.3f}")
+    out.print(table)
+
+
+@app.command("calibrate")
+def calibrate(
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Index to fit on; the sample articles are ingested when it has none (default: a "
+             "temporary one).")] = None,
+) -> None:
+    """Fit the answer confidence's calibration on the labelled sets; print it as JSON.
+
+    Paste the calibration into app/responder/confidence.py."""
+    with eval_extra():
+        from eval.calibrate import calibrate as fit
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="supportbot-calibrate-") as tmp:
+                settings = get_settings().model_copy(
+                    update={"data_dir": data_dir or Path(tmp)})
+                report = fit(settings)
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    typer.echo(json.dumps(report, indent=2))
+
+
+@app.command("csat")
+def csat(
+    conversations: Annotated[Path | None, typer.Option(
+        help="Past conversations (*.jsonl file or directory; default: "
+             "knowledge/conversations).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split.")] = 0,
+) -> None:
+    """Refit the CSAT proxy on rated past conversations; print weights and quality as JSON.
+
+    Paste the weights into DEFAULT_WEIGHTS in eval/metrics/csat.py."""
+    with eval_extra():
+        from dataclasses import asdict
+
+        from eval.metrics.csat import fit_weights
+        from pipelines.conversations import CONVERSATIONS_DIR, load_conversations
+
+        try:
+            weights, report = fit_weights(
+                load_conversations([conversations or CONVERSATIONS_DIR]), seed=seed)
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    typer.echo(json.dumps({"weights": weights, "report": asdict(report)}, indent=2))
