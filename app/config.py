@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # Small batches ran fastest on this 2-core CPU (6.8k tokens/s at 8 vs 5.0k at 64).
     embedding_batch_size: int = Field(default=8, ge=1, le=4096)
     embedding_fp16: bool = False
+    # Where the ONNX graph of the model's query path is exported (at ingest); default
+    # ``<data_dir>/onnx``. Several data dirs on one machine may share one.
+    onnx_dir: Path | None = None
 
     chunk_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap: int = Field(default=24, ge=0, le=256)

@@ -31,7 +31,7 @@ _FOREIGN_ENV = ("CHROMA_HOST", "CHROMA_PORT", "DATABASE_URL", "REDIS_URL", "ANTH
 
 
 @pytest.fixture(scope="session", autouse=True)
-def clean_environment() -> Iterator[None]:
+def clean_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests see none of the developer's supportbot settings, and never go to the network."""
     mp = pytest.MonkeyPatch()
     for name in list(os.environ):
@@ -41,12 +41,17 @@ def clean_environment() -> Iterator[None]:
     mp.setenv("TRANSFORMERS_OFFLINE", "1")
     mp.setenv("TOKENIZERS_PARALLELISM", "false")
     mp.setenv("ANONYMIZED_TELEMETRY", "False")
+    # One ONNX export of the query path for the whole session (the CLI's ingest makes it),
+    # shared by every data dir the tests create.
+    mp.setenv("SUPPORTBOT_ONNX_DIR", str(tmp_path_factory.mktemp("onnx-export") / "onnx"))
     yield
     mp.undo()
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for one data dir, ignoring any ``.env`` file."""
+    """Settings for one data dir, ignoring any ``.env`` file (its ONNX export under it, not
+    the session's shared one, unless ``onnx_dir`` is given)."""
+    overrides.setdefault("onnx_dir", data_dir / "onnx")
     return Settings(_env_file=None, data_dir=data_dir, **overrides)  # type: ignore[call-arg]
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from app.cli.output import err, fail, out
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.errors import SupportbotError
 
 if TYPE_CHECKING:
@@ -62,8 +62,22 @@ def ingest(
             f"deleted {report.deleted}, skipped {report.skipped} unresolved, "
             f"failed {report.failed}; embedded {report.chunks_embedded} chunks "
             f"({report.tokens_embedded} tokens) in {report.seconds:.1f}s", highlight=False)
+    _prepare_query_embedder(get_settings())
     if report.failed:
         raise typer.Exit(1)
+
+
+def _prepare_query_embedder(settings: Settings) -> None:
+    """Export the model's query path to ONNX once (a few seconds), so ``supportbot serve``
+    starts without importing torch; kept when current, redone when the model changes."""
+    if settings.embedding_device != "cpu":
+        return
+    from app.knowledge.onnx_embedder import ensure_onnx_export
+
+    try:
+        ensure_onnx_export(settings)
+    except SupportbotError as e:  # the server then embeds questions with torch: slower start
+        err.print(f"[yellow]warning:[/yellow] no ONNX query export ({e})", highlight=False)
 
 
 def _result_line(r: Any) -> dict[str, Any]:

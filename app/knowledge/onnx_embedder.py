@@ -51,8 +51,9 @@ _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
 def onnx_dir(settings: Settings) -> Path:
-    """Where the export for these settings lives."""
-    return settings.data_dir / "onnx"
+    """Where the export for these settings lives (``SUPPORTBOT_ONNX_DIR``, else the data
+    dir's ``onnx/``)."""
+    return settings.onnx_dir or settings.data_dir / "onnx"
 
 
 # ---- the source model ---------------------------------------------------------------------
