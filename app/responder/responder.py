@@ -20,6 +20,7 @@ from app.knowledge.retriever import Retriever
 from app.responder.assess import assess
 from app.responder.cite import cite
 from app.responder.generate import clarifying_question, generate, passages_for
+from app.responder.handoff import HandoffModel
 from app.responder.providers.base import AnswerModel
 from app.responder.retrieval import Retrieved, retrieve
 from app.responder.types import AnswerRequest, ModelAnswer
@@ -51,16 +52,19 @@ class Responder:
         embed: query → vector (a ``QueryBatcher.embed`` on the serving path).
         model: the primary answer model (Claude when configured, else extractive).
         fallback: answers when ``model`` fails (the extractive model); ``None`` re-raises.
+        handoff: the hand-off intent classifier (``None``: the phrase rules alone).
         clock: seconds, for latency.
     """
 
     def __init__(self, retriever: Retriever, embed: Callable[[str], np.ndarray],
                  model: AnswerModel, fallback: AnswerModel | None = None,
+                 handoff: HandoffModel | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.retriever = retriever
         self.embed = embed
         self.model = model
         self.fallback = fallback
+        self.handoff = handoff
         self.clock = clock
 
     def respond(self, turn: TurnInput) -> Reply:
@@ -77,8 +81,12 @@ class Responder:
         started = self.clock()
         variant = turn.variant
         found = self.retrieve(turn)
+        intent = None
+        if self.handoff is not None:
+            p = self.handoff.probability(found.message_vector)
+            intent = p if p >= self.handoff.threshold else None
         assessment = assess(turn.message, turn.history, found.confidence,
-                            turn.clarified_before, variant)
+                            turn.clarified_before, variant, intent)
         decision = assessment.decision
         record = Reply(text="", decision=decision.decision, reason=decision.reason,
                        priority=decision.priority, variant=variant.name,

@@ -28,6 +28,7 @@ class Retrieved:
         articles: the best articles, best first.
         others: per further collection (past conversations), its best hits.
         confidence: calibrated 0..1 confidence that ``articles[0]`` answers the message.
+        message_vector: the embedding of the message alone.
     """
 
     query: str
@@ -35,6 +36,7 @@ class Retrieved:
     articles: list[SearchResult]
     others: list[list[SearchResult]]
     confidence: float
+    message_vector: np.ndarray  # the message alone (the hand-off intent classifier reads it)
 
     def scores(self) -> list[dict[str, object]]:
         """Every hit's scores, as the reply records them."""
@@ -71,15 +73,18 @@ def retrieve(retriever: Retriever, embed: Callable[[str], np.ndarray], message: 
     if context is not None and is_follow_up(message):
         candidates.append(context)
     best: tuple[str, np.ndarray, list[SearchResult], float] | None = None
+    message_vector: np.ndarray | None = None
     for i, query in enumerate(candidates):
         vector = embed(query)
+        if i == 0:
+            message_vector = vector
         found = retriever.search(query, k, ("articles",), vector=vector)
         conf = confidence(found)
         if i == 1 and best is not None and conf <= best[3]:
             continue
         best = (query, vector, found, conf)
-    assert best is not None
+    assert best is not None and message_vector is not None
     query, vector, articles, conf = best
     others = [retriever.search(query, 2, (c,), vector=vector)
               for c in collections if c != "articles"]
-    return Retrieved(query, vector, articles, others, conf)
+    return Retrieved(query, vector, articles, others, conf, message_vector)

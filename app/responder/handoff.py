@@ -1,0 +1,186 @@
+"""Learned hand-off intent: does this message ask for a person?
+
+A logistic model over the sentence embedding the engine already computes for the message
+(all-MiniLM-L6-v2, 384 dimensions), trained by ``supportbot train handoff`` on the examples in
+``knowledge/benchmarks/handoff/`` plus ordinary customer questions, and shipped as a small JSON
+artefact (``data/handoff_intent.json``: weights, bias, threshold, the model it was fitted on,
+and its leave-one-domain-out figures). Scoring is one dot product: no scikit-learn at run time.
+
+It is combined with the rules in ``escalation``: safety topics still come first, the phrase
+rules still fire on their own, and a request the classifier finds is vetoed when the customer
+says they do not want a person ("no need for a human, just…", ``negated_request``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import ConfigError
+
+ARTEFACT = Path(__file__).with_name("data") / "handoff_intent.json"
+MAX_FPR = 0.015  # the threshold keeps out-of-fold false hand-offs at most this share
+C = 4.0  # inverse L2 strength
+
+_PEOPLE = (r"(human|humans|person|people|agent|agents|someone|somebody|anyone|anybody|staff"
+           r"|representative|rep|operator|team|advisor|adviser|one|call|phone|chat|talk|speak)")
+# "no need for a human", "I don't want to talk to anyone", "without calling", "rather not speak
+# to anyone": a negation governing the person (or the talking) in the same clause.
+_NEGATED = re.compile(
+    r"\b(no need (for|to)|don'?t (need|want|wanna|have to)|do not (need|want)|doesn'?t need"
+    r"|without|rather not|never want|not (looking|trying|asking) (for|to)|no (human|person"
+    r"|agent|call)s?\b|not interested in)\b[^.!?;]{0,40}?\b" + _PEOPLE + r"\b", re.I)
+
+
+def negated_request(message: str) -> bool:
+    """The customer says they do not want a person ("no need for a human, just tell me…")."""
+    return bool(_NEGATED.search(message.replace("’", "'")))
+
+
+@dataclass(frozen=True)
+class HandoffModel:
+    """A fitted hand-off intent classifier.
+
+    Args:
+        weights: one per embedding dimension.
+        bias: the intercept.
+        threshold: probability at or above which a message asks for a person.
+        embedding_model: the embedding model the weights belong to (a mismatch refuses to load).
+        report: how it was fitted and its held-out figures (for the README and reviewers).
+
+    Example:
+        >>> model = HandoffModel.load()
+        >>> model.asks_for_person(vector_of("can I talk to someone real"))
+        True
+    """
+
+    weights: np.ndarray
+    bias: float
+    threshold: float
+    embedding_model: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, vector: np.ndarray) -> float:
+        z = float(np.dot(self.weights, vector.astype(np.float32))) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def asks_for_person(self, vector: np.ndarray) -> bool:
+        return self.probability(vector) >= self.threshold
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weights": [round(float(w), 6) for w in self.weights], "bias": self.bias,
+                "threshold": self.threshold, "embedding_model": self.embedding_model,
+                "report": self.report}
+
+    def save(self, path: Path = ARTEFACT) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path = ARTEFACT, embedding_model: str | None = None) -> HandoffModel:
+        """Read an artefact (``ConfigError`` naming the fix when it is missing or does not
+        belong to ``embedding_model``)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: no hand-off intent model; train one with "
+                              "'supportbot train handoff'") from e
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: unreadable hand-off intent model ({e}); retrain it "
+                              "with 'supportbot train handoff'") from e
+        model = cls(np.asarray(data["weights"], dtype=np.float32), float(data["bias"]),
+                    float(data["threshold"]), str(data["embedding_model"]),
+                    dict(data.get("report") or {}))
+        if embedding_model is not None and model.embedding_model != embedding_model:
+            raise ConfigError(
+                f"{path} was trained on embeddings of {model.embedding_model!r}, not "
+                f"{embedding_model!r}: retrain it with 'supportbot train handoff'")
+        return model
+
+
+# ---- fitting (offline: ``supportbot train handoff``; scikit-learn imported only here) --------
+
+@dataclass(frozen=True)
+class Example:
+    """One training message: its text, whether it asks for a person, and its domain."""
+
+    text: str
+    asks: bool
+    domain: str
+
+
+def fit(vectors: np.ndarray, labels: np.ndarray, c: float = C) -> tuple[np.ndarray, float]:
+    """Balanced, L2-regularised logistic regression; returns (weights, bias)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    clf.fit(vectors, labels)
+    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+
+
+def _probabilities(vectors: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(vectors @ weights + bias, -30, 30))))
+
+
+def choose_threshold(probs: np.ndarray, labels: np.ndarray, max_fpr: float) -> float:
+    """The lowest threshold (most recall) whose false-positive rate stays ≤ ``max_fpr``."""
+    negatives = np.sort(probs[labels == 0])[::-1]
+    allowed = math.floor(max_fpr * len(negatives))
+    # strictly above the (allowed+1)-th highest negative score
+    cut = negatives[allowed] if allowed < len(negatives) else 0.0
+    return float(min(0.99, np.nextafter(np.float32(cut), np.float32(1.0))))
+
+
+def out_of_fold(vectors: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                c: float) -> np.ndarray:
+    """Each example's probability from a model fitted without its group."""
+    probs = np.zeros(len(labels))
+    for g in np.unique(groups):
+        test = groups == g
+        w, b = fit(vectors[~test], labels[~test], c)
+        probs[test] = _probabilities(vectors[test], w, b)
+    return probs
+
+
+def train(examples: list[Example], vectors: np.ndarray, embedding_model: str, *,
+          held_out_domains: Sequence[str] = (), groups: Sequence[str] = (),
+          max_fpr: float = MAX_FPR, c: float = C) -> HandoffModel:
+    """Fit on every example, the threshold chosen out of fold: the one that keeps the
+    false positives of models fitted without each of ``groups`` (domains; everything else,
+    ``general`` included, is always trained on) ≤ ``max_fpr``. For each of
+    ``held_out_domains`` the report gives the recall on requests and the share of other
+    messages flagged by a model and a threshold fitted without that domain."""
+    labels = np.array([e.asks for e in examples], dtype=int)
+    domains = np.array([e.domain for e in examples])
+    report: dict[str, Any] = {"examples": len(examples), "requests": int(labels.sum()),
+                              "max_fpr": max_fpr, "c": c, "held_out": {}}
+    for domain in held_out_domains:
+        test = domains == domain
+        train_idx = ~test
+        inner = np.where(np.isin(domains[train_idx], list(groups)), domains[train_idx],
+                         "general")
+        oof = out_of_fold(vectors[train_idx], labels[train_idx], inner, c)
+        threshold = choose_threshold(oof, labels[train_idx], max_fpr)
+        w, b = fit(vectors[train_idx], labels[train_idx], c)
+        p = _probabilities(vectors[test], w, b)
+        asks = labels[test] == 1
+        report["held_out"][domain] = {
+            "requests": int(asks.sum()), "others": int((~asks).sum()),
+            "recall": float(np.mean(p[asks] >= threshold)) if asks.any() else float("nan"),
+            "flagged_others": float(np.mean(p[~asks] >= threshold)) if (~asks).any()
+            else float("nan"),
+            "threshold": threshold}
+    folds = np.where(np.isin(domains, list(groups)), domains, "general")
+    threshold = choose_threshold(out_of_fold(vectors, labels, folds, c), labels, max_fpr)
+    weights, bias = fit(vectors, labels, c)
+    return HandoffModel(weights, bias, threshold, embedding_model, report)
