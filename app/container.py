@@ -13,6 +13,9 @@ Example:
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
@@ -90,6 +93,23 @@ def knowledge(settings: Settings, *, kb: KnowledgeBase | None = None,
     return Knowledge(kb, HybridRetriever(kb))
 
 
+def open_store(settings: Settings) -> Store:
+    """The configured database (migrated to head); the caller closes it."""
+    return Store.from_settings(settings)
+
+
+@contextmanager
+def scratch_store(settings: Settings) -> Iterator[Store]:
+    """A throwaway SQLite store (the evaluation's conversations never reach the live one)."""
+    with tempfile.TemporaryDirectory(prefix="supportbot-scratch-") as tmp:
+        store = open_store(settings.model_copy(
+            update={"database_url": f"sqlite:///{tmp}/scratch.sqlite3"}))
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def answer_models(settings: Settings) -> tuple[AnswerModel, AnswerModel | None]:
     """Claude with the extractive model as its fallback when a key is set, else extractive."""
     extractive = ExtractiveAnswerModel()
@@ -131,7 +151,7 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
     kb, retriever = parts.kb, parts.retriever
     owned: list[object] = []
     if store is None:
-        store = Store.from_settings(settings)
+        store = open_store(settings)
         owned.append(store)
     if model is None:
         model, fallback = answer_models(settings)

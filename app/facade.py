@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.container import build
+from app.container import build, knowledge
 from app.domain import Channel, Priority, Reason, Reply, Role
 from app.errors import ValidationError
 from app.knowledge.base import KnowledgeBase
@@ -98,7 +98,7 @@ class AICustomerServiceChatbot:
         if data_dir is not None:
             updates["data_dir"] = Path(data_dir)
         self.settings = base.model_copy(update=updates)
-        kb = KnowledgeBase(self.settings)
+        kb = knowledge(self.settings).kb
         if knowledge_path and not kb.manifest.counts().get("articles"):
             from pipelines.ingest import Ingester
 

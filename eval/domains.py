@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -227,9 +226,8 @@ def run_domains(settings: Settings, *, only: Sequence[str] = (), cache: Path | N
                 embedder: Any = None, progress: bool = False) -> list[DomainReport]:
     """Ingest each domain (into ``cache/<domain>``, default under the data dir) and evaluate
     it with a hand-off classifier fitted without it."""
-    from app.container import build, knowledge
+    from app.container import build, knowledge, scratch_store
     from app.knowledge.embedder import model_id
-    from app.store import Store
     from pipelines.ingest import Ingester
 
     all_domains = load_domains()
@@ -251,16 +249,11 @@ def run_domains(settings: Settings, *, only: Sequence[str] = (), cache: Path | N
             data = HandoffData.of(all_domains, kb.embedder.embed_documents)
         intent = train_handoff(data, names, model_id(settings.embedding_model),
                                exclude=domain.name)
-        with tempfile.TemporaryDirectory(prefix="supportbot-bench-") as tmp:
-            store = Store.from_settings(domain_settings.model_copy(
-                update={"database_url": f"sqlite:///{tmp}/bench.sqlite3"}))
-            try:
-                with build(domain_settings, kb=kb, store=store, handoff=intent) as engine:
-                    others = [t for d, t in non if d == domain.name]
-                    report = evaluate_domain(domain, engine.conversations, engine.retriever,
-                                             requests[domain.name], others)
-            finally:
-                store.close()
+        with scratch_store(domain_settings) as store, build(
+                domain_settings, kb=kb, store=store, handoff=intent) as engine:
+            others = [t for d, t in non if d == domain.name]
+            report = evaluate_domain(domain, engine.conversations, engine.retriever,
+                                     requests[domain.name], others)
         reports.append(report)
         log.info("domain %s: %s", domain.name, json.dumps(report.figures))
     return reports

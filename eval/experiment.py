@@ -4,16 +4,14 @@ temporary store, run every case through the turn policy, score, report."""
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.config import Settings
-from app.container import build, knowledge
+from app.container import build, knowledge, scratch_store
 from app.errors import ValidationError
 from app.responder.variants import load_variants
-from app.store import Store
 from eval.datasets import load_cases
 from eval.metrics.resolution import SIMILARITY_THRESHOLD
 from eval.report import Report, build_report
@@ -36,10 +34,10 @@ def live_comparisons(settings: Settings, variants: list[str]) -> dict[str, Any] 
     """The store's live A/B figures for the first two variants, when it has data for both."""
     from datetime import UTC, datetime, timedelta
 
-    from app.store import Store
+    from app.container import open_store
     from eval.stats import live_comparison
 
-    store = Store.from_settings(settings)
+    store = open_store(settings)
     try:
         outcomes = store.analytics.outcomes(datetime(1970, 1, 1, tzinfo=UTC),
                                             datetime.now(UTC) + timedelta(seconds=1))
@@ -73,16 +71,11 @@ def run_experiment(settings: Settings, variants: list[str], dataset: Path, out: 
         judge = ClaudeJudge.from_settings(settings)
         ragas_judge = judge_from_settings(settings, embedder=kb.embedder) if ragas else None
     # The conversations of the run go to a throwaway store: the live one is never touched.
-    with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
-        scratch = settings.model_copy(update={"database_url": f"sqlite:///{tmp}/eval.sqlite3"})
-        store = Store.from_settings(scratch)
-        with build(settings, kb=kb, store=store, variants=config) as engine:
-            try:
-                rows = run_eval(engine.conversations, cases, chosen, out,
-                                embed=kb.embedder.embed_documents, judge=judge,
-                                resume=resume, progress=progress)
-            finally:
-                store.close()
+    with scratch_store(settings) as store, build(settings, kb=kb, store=store,
+                                                  variants=config) as engine:
+        rows = run_eval(engine.conversations, cases, chosen, out,
+                        embed=kb.embedder.embed_documents, judge=judge, resume=resume,
+                        progress=progress)
         responder = engine.responder
     meta = {"dataset": str(dataset), "answer model": responder.model.name,
             "judge": "Claude" if judge else "offline (embedding similarity)"}

@@ -7,7 +7,7 @@ construct the knowledge base and retriever where the rest of the service does an
 
 Example::
 
-    retriever = SupportbotRetriever(retriever=HybridRetriever(kb), k=3, locale="en")
+    retriever = SupportbotRetriever(retriever=knowledge(settings).retriever, k=3, locale="en")
     retriever.invoke("how do I reset my password")  # [Document(metadata={"article_id":
                                                      #   "reset-password", ...}), ...]
     chain = (
