@@ -9,8 +9,10 @@ not yet deleted from Chroma) that ``pending`` returns for recovery after an inte
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +76,8 @@ class Manifest:
         if "vector" not in columns:  # manifests written before vectors were kept here
             self._conn.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
         self._lock = threading.RLock()
+        # generation key → (the files' stamp, when read, value): see ``generation``
+        self._generations: dict[str, tuple[tuple[object, ...], float, int]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -89,6 +93,7 @@ class Manifest:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            self._generations.clear()
 
     # ---- reads -------------------------------------------------------------------------
     def documents(self, collection: str | None = None) -> dict[tuple[str, str], DocRecord]:
@@ -160,9 +165,29 @@ class Manifest:
         """A counter bumped on every committed change of a collection (or of any, with no
         collection); derived indexes (BM25, the retriever's catalog) compare against it."""
         key = f"generation:{collection}" if collection else "generation"
+        # Read on every search, from many threads: answered from memory while neither the
+        # database nor its WAL file has changed (a commit by any process changes one of them)
+        # and for at most a second, so a change is never missed for longer than that.
+        stamp, now = self._stamp(), time.monotonic()
+        cached = self._generations.get(key)
+        if cached is not None and cached[0] == stamp and now - cached[1] < 1.0:
+            return cached[2]
         with self._lock:
             row = self._conn.execute("SELECT value FROM state WHERE key=?", (key,)).fetchone()
-        return int(row[0]) if row else 0
+        value = int(row[0]) if row else 0
+        self._generations[key] = (stamp, now, value)
+        return value
+
+    def _stamp(self) -> tuple[object, ...]:
+        out: list[object] = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append(None)
+                continue
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def vectors(self, collection: str) -> dict[str, bytes]:
         """The stored float32 vectors of a collection's live chunks, by chunk id."""
