@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,67 @@ class Ticket:
     status: str
 
 
+class Articles(MutableMapping[str, dict[str, Any]]):
+    """The indexed articles as a dict: ``articles[id] = {"title", "content", "tags"?,
+    "category"?, "url"?}`` adds (or replaces) an article, searchable and citable at once;
+    reading, ``del``, ``len``, ``in`` and iteration work as on a dict.
+
+    Example:
+        >>> bot.knowledge_base.articles["gift-wrap"] = {
+        ...     "title": "Gift wrapping", "content": "We gift-wrap for $4.99 …", "tags": ["gifts"]}
+        >>> bot.knowledge_base.articles["gift-wrap"]["title"]
+        'Gift wrapping'
+    """
+
+    def __init__(self, owner: KnowledgeBaseFacade) -> None:
+        self._owner = owner
+
+    def _doc(self, article_id: str) -> Any:
+        return self._owner._kb.manifest.documents("articles").get(("articles", article_id))
+
+    def __getitem__(self, article_id: str) -> dict[str, Any]:
+        doc = self._doc(article_id)
+        if doc is None:
+            raise KeyError(article_id)
+        content = doc.metadata.get("content") or "\n\n".join(
+            self._owner._retriever.article_texts(article_id))
+        return {"title": doc.title, "content": content, "tags": list(doc.metadata.get("tags")
+                                                                      or []),
+                "category": doc.metadata.get("category"), "url": doc.url}
+
+    def __setitem__(self, article_id: str, article: Mapping[str, Any]) -> None:
+        if not isinstance(article, Mapping) or not str(article.get("content") or "").strip():
+            raise ValidationError(
+                f"articles[{article_id!r}] needs a dict with a non-empty 'content' (and a "
+                "'title'; 'tags', 'category' and 'url' are optional)")
+        tags = article.get("tags")
+        self._owner.add_article(str(article.get("title") or article_id),
+                                str(article["content"]), article.get("category"),
+                                article_id=article_id, url=str(article.get("url") or ""),
+                                tags=[str(t) for t in tags] if tags else None)
+
+    def __delitem__(self, article_id: str) -> None:
+        if self._doc(article_id) is None:
+            raise KeyError(article_id)
+        with self._owner._kb.writer() as writer:
+            writer.delete("articles", [article_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(doc_id for _, doc_id in self._owner._kb.manifest.documents(
+            "articles")))
+
+    def __len__(self) -> int:
+        return len(self._owner._kb.manifest.documents("articles"))
+
+
 class KnowledgeBaseFacade:
-    """The chatbot's knowledge base: add articles (searchable at once) and search them."""
+    """The chatbot's knowledge base: ``articles`` (a dict of the indexed articles),
+    ``add_article`` and ``search``."""
 
     def __init__(self, kb: KnowledgeBase, retriever: HybridRetriever) -> None:
         self._kb = kb
         self._retriever = retriever
+        self.articles = Articles(self)
 
     def add_article(self, title: str, content: str, category: str | None = None,
                     article_id: str | None = None, url: str = "",
@@ -63,7 +119,7 @@ class KnowledgeBaseFacade:
         if not content.strip():
             raise ValidationError("article content is empty")
         doc_id = article_id or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "article"
-        meta: dict[str, Any] = {"locale": "en"}
+        meta: dict[str, Any] = {"locale": "en", "content": content}
         if category:
             meta["category"] = category
         if tags:

@@ -184,3 +184,41 @@ def test_system_prompt_reaches_claude(corpus: Path,
     system = server.last_request.body["system"]
     assert system[0]["text"] == PROMPT
     assert server.last_request.api_key == "sk-test"
+
+
+def test_articles_behave_like_a_dict_and_are_cited_at_once(
+        bot: AICustomerServiceChatbot) -> None:
+    articles = bot.knowledge_base.articles
+    before = len(articles)
+    assert "kettle-care" in articles and "custom_article" not in articles
+    assert articles["kettle-care"]["title"] == "Kettle care"
+    assert "limescale" in articles["kettle-care"]["content"]
+
+    articles["custom_article"] = {
+        "title": "Gift wrapping", "tags": ["gifts", "orders"],
+        "content": "We gift-wrap any order for $4.99 per item; choose Gift wrap at checkout "
+                   "and add a message card for free."}
+    assert len(articles) == before + 1 and "custom_article" in list(articles)
+    stored = articles["custom_article"]
+    assert (stored["title"], stored["tags"]) == ("Gift wrapping", ["gifts", "orders"])
+    assert stored["content"].startswith("We gift-wrap any order for $4.99")
+    conv = bot.create_conversation("u-gift", Channel.WEB, "how much is gift wrapping?")
+    reply = bot.get_response(conv)
+    assert "custom_article" in [c["id"] for c in reply["citations"]]
+    assert "$4.99" in reply["message"]
+
+    articles["custom_article"] = {"title": "Gift wrapping", "content":
+                                  "Gift wrapping is free on every order this month."}
+    assert articles["custom_article"]["content"].startswith("Gift wrapping is free")
+    assert len(articles) == before + 1  # replaced, not added
+
+    del articles["custom_article"]
+    assert "custom_article" not in articles and len(articles) == before
+    assert "custom_article" not in [r.article_id for r in
+                                    bot.knowledge_base.search("gift wrapping price", 5)]
+    with pytest.raises(KeyError):
+        del articles["custom_article"]
+    with pytest.raises(KeyError):
+        articles["never-there"]
+    with pytest.raises(ValidationError, match="content"):
+        articles["empty"] = {"title": "Nothing"}
