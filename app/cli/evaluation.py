@@ -126,3 +126,31 @@ def csat(
         except (SupportbotError, ValueError) as e:
             raise fail(e) from e
     typer.echo(json.dumps({"weights": weights, "report": asdict(report)}, indent=2))
+
+
+@app.command("domains")
+def domains(
+    only: Annotated[str, typer.Option(help="Comma-separated domains (default: all).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Every help center of the multi-domain benchmark through the turn policy, a table per
+    domain (hand-off classifier fitted without the domain it is measured on)."""
+    with eval_extra():
+        from eval.domains import TARGETS, run_domains, table
+
+        try:
+            reports = run_domains(get_settings(),
+                                  only=[d.strip() for d in only.split(",") if d.strip()])
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in reports]))
+        return
+    for r in reports:
+        grid = Table("figure", "value", "target", title=f"{r.domain} ({r.n})")
+        for name, (op, goal) in TARGETS.items():
+            value = r.figures.get(name, float("nan"))
+            met = value >= goal if op == ">=" else value <= goal
+            grid.add_row(name, f"{value:.3f}", f"{op} {goal:.2f}" + ("" if met else "  ✗"))
+        out.print(grid)
+    out.print(table(reports), highlight=False)

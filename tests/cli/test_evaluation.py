@@ -214,3 +214,28 @@ def test_eval_csat_with_a_bad_record_names_the_file_and_line(cli_env: Callable[[
     result = invoke("eval", "csat", "--conversations", str(bad))
     assert result.exit_code != 0
     assert squeezed(f"error: {bad}:2:") in squeezed(result.stderr)
+
+
+# ---- supportbot eval domains -----------------------------------------------------------------
+
+def test_eval_domains_measures_a_held_out_help_center(data_dir: Path) -> None:
+    """One benchmark domain ingested into its own data dir and answered through the turn
+    policy, with the hand-off classifier fitted without it; JSON and tables agree."""
+    got = invoke("eval", "domains", "--only", "saas", "--json")
+    assert got.exit_code == 0, got.output
+    (report,) = json.loads(got.output)
+    assert report["domain"] == "saas"
+    assert report["n"]["questions"] >= 100 and report["n"]["out_of_scope"] >= 40
+    assert report["n"]["requests"] >= 40
+    figures = report["figures"]
+    assert all(0.0 <= v <= 1.0 for v in figures.values()), figures
+    # answered + clarified + escalated by mistake cover every answerable question
+    assert figures["answered"] + figures["clarified"] + figures["escalated_by_mistake"] == (
+        pytest.approx(1.0))
+    assert figures["right_top2"] <= figures["answered"]
+    assert (data_dir / "benchmarks" / "saas" / "manifest.sqlite3").exists()
+
+    again = invoke("eval", "domains", "--only", "saas")  # incremental: nothing re-embedded
+    assert again.exit_code == 0, again.output
+    assert "saas" in again.output and "right_top2" in again.output
+    assert f"{figures['recall@1']:.3f}" in again.output
