@@ -154,3 +154,35 @@ def domains(
             grid.add_row(name, f"{value:.3f}", f"{op} {goal:.2f}" + ("" if met else "  ✗"))
         out.print(grid)
     out.print(table(reports), highlight=False)
+
+
+@app.command("handoff")
+def handoff(
+    save: Annotated[bool, typer.Option(
+        "--save", help="Write the artefact the engine loads (app/responder/data/).")] = False,
+    max_fpr: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Largest out-of-fold share of other messages flagged.")] = 0.015,
+) -> None:
+    """Fit the hand-off intent classifier on knowledge/benchmarks/handoff and every domain's
+    questions; print its leave-one-domain-out figures (and save it with --save)."""
+    with eval_extra():
+        from app.container import knowledge
+        from app.knowledge.embedder import model_id
+        from eval.domains import HandoffData, load_domains, train_handoff
+
+        settings = get_settings()
+        try:
+            domains = load_domains()
+            data = HandoffData.of(domains, knowledge(settings).kb.embedder.embed_documents)
+            model = train_handoff(data, [d.name for d in domains],
+                                  model_id(settings.embedding_model), max_fpr=max_fpr)
+        except (SupportbotError, ValueError) as e:
+            raise fail(e) from e
+    grid = Table("held-out domain", "requests", "recall", "others", "others flagged",
+                 title=f"hand-off intent, threshold {model.threshold:.3f}")
+    for name, r in model.report["held_out"].items():
+        grid.add_row(name, str(r["requests"]), f"{r['recall']:.3f}", str(r["others"]),
+                     f"{r['flagged_others']:.3f}")
+    out.print(grid)
+    if save:
+        out.print(f"saved {model.save()}", highlight=False)

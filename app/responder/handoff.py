@@ -1,10 +1,11 @@
 """Learned hand-off intent: does this message ask for a person?
 
 A logistic model over the sentence embedding the engine already computes for the message
-(all-MiniLM-L6-v2, 384 dimensions), trained by ``supportbot train handoff`` on the examples in
-``knowledge/benchmarks/handoff/`` plus ordinary customer questions, and shipped as a small JSON
-artefact (``data/handoff_intent.json``: weights, bias, threshold, the model it was fitted on,
-and its leave-one-domain-out figures). Scoring is one dot product: no scikit-learn at run time.
+(all-MiniLM-L6-v2, 384 dimensions), trained by ``supportbot eval handoff --save`` on the
+examples in ``knowledge/benchmarks/handoff/`` plus ordinary customer questions, and loaded from
+a small JSON artefact (``data/handoff_intent.json``: weights, bias, threshold, the model it was
+fitted on, and its leave-one-domain-out figures) when one is there: none is shipped until its
+held-out figures earn it. Scoring is one dot product: no scikit-learn at run time.
 
 It is combined with the rules in ``escalation``: safety topics still come first, the phrase
 rules still fire on their own, and a request the classifier finds is vetoed when the customer
@@ -34,7 +35,8 @@ _PEOPLE = (r"(human|humans|person|people|agent|agents|someone|somebody|anyone|an
 # "no need for a human", "I don't want to talk to anyone", "without calling", "rather not speak
 # to anyone": a negation governing the person (or the talking) in the same clause.
 _NEGATED = re.compile(
-    r"\b(no need (for|to)|don'?t (need|want|wanna|have to)|do not (need|want)|doesn'?t need"
+    r"\b(no need (for|to)|don'?t (need|want|wanna|have to|make me)|do not (need|want|make me)"
+    r"|doesn'?t need"
     r"|without|rather not|never want|not (looking|trying|asking) (for|to)|no (human|person"
     r"|agent|call)s?\b|not interested in)\b[^.!?;]{0,40}?\b" + _PEOPLE + r"\b", re.I)
 
@@ -94,21 +96,21 @@ class HandoffModel:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: no hand-off intent model; train one with "
-                              "'supportbot train handoff'") from e
+                              "'supportbot eval handoff --save'") from e
         except (OSError, ValueError) as e:
             raise ConfigError(f"{path}: unreadable hand-off intent model ({e}); retrain it "
-                              "with 'supportbot train handoff'") from e
+                              "with 'supportbot eval handoff --save'") from e
         model = cls(np.asarray(data["weights"], dtype=np.float32), float(data["bias"]),
                     float(data["threshold"]), str(data["embedding_model"]),
                     dict(data.get("report") or {}))
         if embedding_model is not None and model.embedding_model != embedding_model:
             raise ConfigError(
                 f"{path} was trained on embeddings of {model.embedding_model!r}, not "
-                f"{embedding_model!r}: retrain it with 'supportbot train handoff'")
+                f"{embedding_model!r}: retrain it with 'supportbot eval handoff --save'")
         return model
 
 
-# ---- fitting (offline: ``supportbot train handoff``; scikit-learn imported only here) --------
+# ---- fitting (offline: ``supportbot eval handoff``; scikit-learn imported only here) ---------
 
 @dataclass(frozen=True)
 class Example:
@@ -137,8 +139,8 @@ def choose_threshold(probs: np.ndarray, labels: np.ndarray, max_fpr: float) -> f
     negatives = np.sort(probs[labels == 0])[::-1]
     allowed = math.floor(max_fpr * len(negatives))
     # strictly above the (allowed+1)-th highest negative score
-    cut = negatives[allowed] if allowed < len(negatives) else 0.0
-    return float(min(0.99, np.nextafter(np.float32(cut), np.float32(1.0))))
+    cut = float(negatives[allowed]) if allowed < len(negatives) else 0.0
+    return float(np.nextafter(cut, 2.0))
 
 
 def out_of_fold(vectors: np.ndarray, labels: np.ndarray, groups: np.ndarray,
