@@ -239,3 +239,16 @@ def test_eval_domains_measures_a_held_out_help_center(data_dir: Path) -> None:
     assert again.exit_code == 0, again.output
     assert "saas" in again.output and "right_top2" in again.output
     assert f"{figures['recall@1']:.3f}" in again.output
+
+
+def test_eval_handoff_prints_held_out_figures_and_saves_only_when_asked(
+        data_dir: Path) -> None:
+    from app.responder.handoff import ARTEFACT
+
+    existed = ARTEFACT.exists()
+    got = invoke("eval", "handoff")
+    assert got.exit_code == 0, got.output
+    for domain in ("lumen", "saas", "bank", "telecom"):
+        assert domain in got.output
+    assert "threshold" in got.output and "saved" not in got.output
+    assert ARTEFACT.exists() == existed  # nothing written without --save
