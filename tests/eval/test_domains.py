@@ -50,3 +50,11 @@ def test_the_table_has_a_row_per_domain_and_the_targets() -> None:
     assert lines[0].startswith("| domain | recall@1 |")
     assert lines[2].startswith("| saas | 0.500 |")
     assert lines[-1].startswith("| target | >= 0.75 |")
+
+
+def test_figures_on_a_domain_something_was_fitted_on_are_marked() -> None:
+    fitted = DomainReport("lumen", figures={name: 0.5 for name in TARGETS},
+                          fitted_here=("confidence calibration",))
+    lines = table([fitted]).splitlines()
+    assert lines[2].startswith("| lumen* |")
+    assert "not a held-out figure" in lines[-1] and "confidence calibration" in lines[-1]
