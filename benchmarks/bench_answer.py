@@ -41,11 +41,8 @@ import numpy as np
 
 from app.config import Settings
 from app.knowledge.embedder import Embedder, get_embedder
-from app.knowledge.onnx_embedder import (
-    ensure_onnx_export,
-    get_query_embedder,
-    load_onnx_query_embedder,
-)
+from app.knowledge.onnx_embedder import get_query_embedder, load_onnx_query_embedder
+from app.knowledge.onnx_export import ensure_onnx_export
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORTBOT = Path(sys.executable).with_name("supportbot")

@@ -72,7 +72,7 @@ def _prepare_query_embedder(settings: Settings) -> None:
     starts without importing torch; kept when current, redone when the model changes."""
     if settings.embedding_device != "cpu":
         return
-    from app.knowledge.onnx_embedder import ensure_onnx_export
+    from app.knowledge.onnx_export import ensure_onnx_export
 
     try:
         ensure_onnx_export(settings)

@@ -23,14 +23,16 @@ from app.config import Settings
 from app.errors import ConfigError
 from app.knowledge.embedder import Embedder, SentenceTransformerEmbedder, resolve_model_path
 from app.knowledge.onnx_embedder import (
+    OnnxQueryEmbedder,
+    get_query_embedder,
+    load_onnx_query_embedder,
+)
+from app.knowledge.onnx_export import (
     FINGERPRINT_FILE,
     MODEL_FILE,
-    OnnxQueryEmbedder,
     _spec,
     ensure_onnx_export,
     export_is_current,
-    get_query_embedder,
-    load_onnx_query_embedder,
     onnx_dir,
 )
 
