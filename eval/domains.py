@@ -157,15 +157,16 @@ def _share(hits: Sequence[bool]) -> float:
 
 def retrieval_figures(results: Sequence[Sequence[str]],
                       golds: Sequence[Sequence[str]]) -> dict[str, float]:
-    """recall@1, recall@5 and MRR of ranked article ids against gold ids (any gold counts)."""
-    ranks = []
-    for ids, gold in zip(results, golds, strict=True):
-        rank = next((i for i, a in enumerate(ids, start=1) if a in gold), None)
-        ranks.append(rank)
-    return {"recall@1": _share([r == 1 for r in ranks]),
-            "recall@5": _share([r is not None and r <= 5 for r in ranks]),
-            "mrr": float(np.mean([1 / r if r else 0.0 for r in ranks])) if ranks else
-            float("nan")}
+    """recall@1, recall@5 and MRR of ranked article ids against gold ids (any gold counts),
+    with the definitions of ``eval.metrics.retrieval``."""
+    from eval.metrics.retrieval import recall_at, reciprocal_rank
+
+    pairs = list(zip(results, golds, strict=True))
+    if not pairs:
+        return {"recall@1": float("nan"), "recall@5": float("nan"), "mrr": float("nan")}
+    return {"recall@1": float(np.mean([recall_at(r, g, 1) for r, g in pairs])),
+            "recall@5": float(np.mean([recall_at(r, g, 5) for r, g in pairs])),
+            "mrr": float(np.mean([reciprocal_rank(r, g) for r, g in pairs]))}
 
 
 def evaluate_domain(domain: Domain, service: Any, retriever: Any,
