@@ -192,3 +192,18 @@ def chroma_documents(kb: KnowledgeBase, collection: str) -> dict[str, tuple[str,
 @pytest.fixture(scope="session")
 def read_chroma() -> Callable[[KnowledgeBase, str], dict[str, tuple[str, dict[str, Any]]]]:
     return chroma_documents
+
+
+# ---- records -------------------------------------------------------------------------------
+
+def conversation_record(**overrides: Any) -> dict[str, Any]:
+    """A past-conversation record as knowledge/conversations/*.jsonl holds them."""
+    record: dict[str, Any] = {
+        "conversation_id": "c1", "status": "resolved", "resolution": "ai_resolved", "tier": 1,
+        "csat": 5, "turns": [
+            {"role": "customer", "text": "my order is late and nobody answers"},
+            {"role": "assistant", "text": "Sorry! It ships today."},
+            {"role": "agent", "text": "Jen here, all sorted."},
+            {"role": "customer", "text": "Great, thank you so much!"},
+        ]}
+    return record | overrides

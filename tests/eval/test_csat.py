@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import pytest
 
@@ -21,6 +19,7 @@ from eval.metrics.csat import (
     sentiment_features,
 )
 from pipelines.conversations import CONVERSATIONS_DIR, load_conversations
+from tests.conftest import conversation_record
 
 WEIGHTS = {"bias": 3.0, "resolved": 1.0, "turns": -0.5, "escalated": -1.0,
            "last_sentiment": 1.0, "sentiment_change": 0.5, "latency_s": -0.1}
@@ -56,27 +55,16 @@ def test_sentiment_features() -> None:
     assert last == 0.5 and change == pytest.approx(0.3)  # 0.5 - 0.2
 
 
-def _conversation(**overrides: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "conversation_id": "c1", "status": "resolved", "resolution": "ai_resolved", "tier": 1,
-        "csat": 5, "turns": [
-            {"role": "customer", "text": "my order is late and nobody answers"},
-            {"role": "assistant", "text": "Sorry! It ships today."},
-            {"role": "agent", "text": "Jen here, all sorted."},
-            {"role": "customer", "text": "Great, thank you so much!"},
-        ]}
-    return record | overrides
-
-
 def test_features_from_conversation() -> None:
     first = score("my order is late and nobody answers")
     last = score("Great, thank you so much!")
-    f = features_from_conversation(_conversation())
+    f = features_from_conversation(conversation_record())
     assert (f.resolved, f.turns, f.escalated, f.latency_s) == (1.0, 2.0, 0.0, 0.0)
     assert f.last_sentiment == last and f.sentiment_change == pytest.approx(last - first)
-    assert features_from_conversation(_conversation(resolution="agent_resolved")).escalated == 1
-    assert features_from_conversation(_conversation(tier=2)).escalated == 1
-    assert features_from_conversation(_conversation(status="abandoned")).resolved == 0
+    agent = conversation_record(resolution="agent_resolved")
+    assert features_from_conversation(agent).escalated == 1
+    assert features_from_conversation(conversation_record(tier=2)).escalated == 1
+    assert features_from_conversation(conversation_record(status="abandoned")).resolved == 0
 
 
 def test_features_from_eval_row() -> None:
@@ -98,7 +86,7 @@ def test_features_from_eval_row() -> None:
 
 def test_fit_needs_enough_rated_conversations() -> None:
     with pytest.raises(ValueError, match="csat"):
-        fit_weights([_conversation(), _conversation(csat=None)])
+        fit_weights([conversation_record(), conversation_record(csat=None)])
 
 
 @pytest.fixture(scope="module")

@@ -15,27 +15,16 @@ from pipelines.conversations import (
     is_escalated,
     load_conversations,
 )
-
-
-def _conversation(**overrides: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "conversation_id": "c1", "status": "resolved", "resolution": "ai_resolved", "tier": 1,
-        "csat": 5, "turns": [
-            {"role": "customer", "text": "my order is late and nobody answers"},
-            {"role": "assistant", "text": "Sorry! It ships today."},
-            {"role": "agent", "text": "Jen here, all sorted."},
-            {"role": "customer", "text": "Great, thank you so much!"},
-        ]}
-    return record | overrides
+from tests.conftest import conversation_record
 
 
 def test_load_conversations_reads_dirs_and_names_bad_lines(tmp_path: Path) -> None:
-    (tmp_path / "a.jsonl").write_text(json.dumps(_conversation()) + "\n\n", encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text(json.dumps(_conversation(conversation_id="c2")) + "\n",
+    (tmp_path / "a.jsonl").write_text(json.dumps(conversation_record()) + "\n\n", encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text(json.dumps(conversation_record(conversation_id="c2")) + "\n",
                                       encoding="utf-8")
     assert [c["conversation_id"] for c in load_conversations([tmp_path])] == ["c1", "c2"]
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(_conversation()) + "\n{oops\n", encoding="utf-8")
+    bad.write_text(json.dumps(conversation_record()) + "\n{oops\n", encoding="utf-8")
     with pytest.raises(SourceError, match=r"bad\.jsonl:2"):
         load_conversations([bad])
 
@@ -47,7 +36,7 @@ def test_the_shipped_history_loads() -> None:
 
 
 def test_customer_texts_are_the_customers_messages_in_order() -> None:
-    assert customer_texts(_conversation()) == ["my order is late and nobody answers",
+    assert customer_texts(conversation_record()) == ["my order is late and nobody answers",
                                                "Great, thank you so much!"]
     assert customer_texts({"turns": []}) == []
 
@@ -61,4 +50,4 @@ def test_customer_texts_are_the_customers_messages_in_order() -> None:
 ])
 def test_escalated_means_an_agent_resolved_it_or_tier_2(overrides: dict[str, Any],
                                                         escalated: bool) -> None:
-    assert is_escalated(_conversation(**overrides)) is escalated
+    assert is_escalated(conversation_record(**overrides)) is escalated
