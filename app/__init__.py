@@ -1,11 +1,11 @@
 """supportbot: grounded AI customer-service answers.
 
-``from app import AICustomerServiceChatbot, Channel, TicketPriority``
+``from app import AICustomerServiceChatbot, Channel, TicketPriority, MultiChannelIntegration``
 """
 
 from typing import Any
 
-__all__ = ["AICustomerServiceChatbot", "Channel", "TicketPriority"]
+__all__ = ["AICustomerServiceChatbot", "Channel", "MultiChannelIntegration", "TicketPriority"]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -19,14 +20,15 @@ from typing import Any
 
 from app.config import Settings
 from app.container import build, knowledge
-from app.domain import Channel, Priority, Reason, Reply, Role
+from app.domain import Channel, ConversationStatus, Priority, Reason, Reply, Role
 from app.errors import ValidationError
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.retriever import HybridRetriever, SearchResult
 from app.mappers import reply_to_facade
 from app.services.analytics import analytics
 
-__all__ = ["AICustomerServiceChatbot", "Channel", "Ticket", "TicketPriority"]
+__all__ = ["AICustomerServiceChatbot", "Channel", "MultiChannelIntegration", "Ticket",
+           "TicketPriority"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,9 +214,66 @@ class AICustomerServiceChatbot:
                       rec.status)
 
     def get_analytics(self) -> dict[str, Any]:
-        """Totals, AI resolution rate, channel distribution, CSAT, per variant."""
-        return analytics(self._store,
-                         window_hours=self.settings.soft_resolution_window_hours)
+        """Totals, AI resolution rate, channel distribution, CSAT, per variant (the HTTP
+        report; definitions under ``"definitions"``). ``ai_resolution_rate`` is always a float,
+        so the seed's ``f"{analytics['ai_resolution_rate']:.2%}"`` formats: NaN ("nan%") before
+        any customer has written, never a made-up 0 %."""
+        report = analytics(self._store,
+                           window_hours=self.settings.soft_resolution_window_hours)
+        if report["ai_resolution_rate"] is None:
+            report["ai_resolution_rate"] = math.nan
+        return report
 
     def close(self) -> None:
         self._engine.close()
+
+
+class MultiChannelIntegration:
+    """The seed's channel entry points over one chatbot: each message joins the customer's
+    ongoing conversation on that channel (the newest one not resolved or closed, keyed by the
+    web user id, the phone number or the email address) or starts one, and goes through the
+    same turn path as every other entry point. Returns the reply as ``get_response`` does, with
+    the ``channel`` and the customer's address.
+
+    The HTTP channel adapters (Twilio webhooks, inbound email, Meta, X) receive and deliver;
+    these methods are for code that already has the message in hand.
+
+    Example:
+        >>> integration = MultiChannelIntegration(chatbot)
+        >>> await integration.handle_sms(phone_number="+1234567890", message="Where is my order?")
+    """
+
+    def __init__(self, chatbot: AICustomerServiceChatbot) -> None:
+        self.chatbot = chatbot
+
+    async def handle_web_chat(self, user_id: str, message: str) -> dict[str, Any]:
+        return await self._handle(Channel.WEB, user_id, message)
+
+    async def handle_sms(self, phone_number: str, message: str) -> dict[str, Any]:
+        return await self._handle(Channel.SMS, phone_number, message)
+
+    async def handle_email(self, email_address: str, subject: str, body: str) -> dict[str, Any]:
+        """The subject leads the message unless the body already says it."""
+        subject, body = subject.strip(), body.strip()
+        text = body if not subject or subject.lower() in body.lower() else f"{subject}\n\n{body}"
+        return await self._handle(Channel.EMAIL, email_address, text)
+
+    async def _handle(self, channel: Channel, address: str, message: str) -> dict[str, Any]:
+        import asyncio
+
+        if not str(address).strip():
+            raise ValidationError(f"{channel.value}: the customer's address is empty")
+        return await asyncio.to_thread(self._turn, channel, str(address).strip(), message)
+
+    def _turn(self, channel: Channel, address: str, message: str) -> dict[str, Any]:
+        bot = self.chatbot
+        ongoing = next((c for c in bot._store.conversations.find(user_id=address, limit=20)
+                        if c.channel == channel.value
+                        and c.status in (ConversationStatus.OPEN, ConversationStatus.ESCALATED)),
+                       None)
+        if ongoing is None:
+            conv_id = bot.create_conversation(address, channel, message)
+            reply = bot.get_response(conv_id)
+        else:
+            reply = bot.get_response(ongoing.id, message)
+        return {**reply, "channel": channel.value, "address": address}

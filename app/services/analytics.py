@@ -11,6 +11,9 @@ from typing import Any
 from app.store import Store, summarize, summarize_by_variant
 
 DEFINITIONS = {
+    "ai_resolution_rate": "conversations in which the customer wrote, never escalated and not "
+    "marked unresolved by the customer (feedback resolved=false), over conversations in which "
+    "the customer wrote; the hard and soft rates are the stricter views",
     "ai_resolution_rate_hard": "conversations the customer confirmed resolved (feedback "
     "resolved=true) and that were never escalated, over all conversations in the range",
     "ai_resolution_rate_soft": "conversations never escalated whose customer did not start "
@@ -53,7 +56,8 @@ def analytics(store: Store, start: datetime | None = None, end: datetime | None 
         d = asdict(s)
         return _clean({
             "total_conversations": d["conversations"],
-            "ai_resolution_rate": d["soft_resolution_rate"],
+            "ai_resolution_rate": d["ai_resolution_rate"],
+            "engaged_conversations": d["engaged"],
             "ai_resolution_rate_hard": d["hard_resolution_rate"],
             "ai_resolution_rate_soft": d["soft_resolution_rate"],
             "escalation_rate": d["escalation_rate"], "escalated": d["escalated"],

@@ -4,6 +4,11 @@ Definitions (a "cohort" is the conversations created in ``[start, end)``):
 
 - **escalated**: the conversation's status is ``escalated``, or an assistant reply decided
   ``escalate``, or a ticket is linked to it.
+- **AI resolution rate** (the headline) = conversations in which the customer wrote, that were
+  not escalated and that the customer did not mark unresolved (latest feedback
+  ``resolved=False``) / conversations in which the customer wrote. It counts a conversation as
+  soon as it has been answered, so it is a number as soon as anyone has asked anything; the
+  hard and soft rates below are the stricter views beside it.
 - **hard AI resolution rate** = conversations whose latest feedback says ``resolved=True`` and
   that were not escalated / all conversations in the cohort.
 - **soft AI resolution rate** = conversations not escalated whose user did not start another
@@ -104,6 +109,9 @@ class Summary:
     """The headline metrics for a set of conversations (see the module docstring)."""
 
     conversations: int
+    engaged: int
+    ai_resolved: int
+    ai_resolution_rate: float
     escalated: int
     escalation_rate: float
     hard_resolved: int
@@ -183,12 +191,17 @@ def summarize(outcomes: Sequence[ConversationOutcome]) -> Summary:
     n = len(outcomes)
     escalated = sum(o.escalated for o in outcomes)
     hard = sum(o.resolved is True and not o.escalated for o in outcomes)
+    engaged = [o for o in outcomes if o.engaged]
+    ai_resolved = sum(not o.escalated and o.resolved is not False for o in engaged)
     eligible = [o for o in outcomes if o.window_elapsed and o.engaged]
     soft = sum(not o.escalated and not o.returned for o in eligible)
     scores = [o.csat for o in outcomes if o.csat is not None]
     frt = [o.first_response_s for o in outcomes if o.first_response_s is not None]
     return Summary(
         conversations=n,
+        engaged=len(engaged),
+        ai_resolved=ai_resolved,
+        ai_resolution_rate=rate(ai_resolved, len(engaged)),
         escalated=escalated,
         escalation_rate=rate(escalated, n),
         hard_resolved=hard,

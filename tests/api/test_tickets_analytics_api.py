@@ -159,8 +159,11 @@ def test_analytics_matches_a_scripted_scenario(api: Api) -> None:
     assert report["channel_distribution"] == {"web": 1, "sms": 2}
     assert report["csat_average"] == 3.0 and report["csat_responses"] == 3
     assert report["ai_resolution_rate_hard"] == round(1 / 3, 4)
+    # The headline: engaged, not escalated, not marked unresolved (only `resolved`).
+    assert report["ai_resolution_rate"] == round(1 / 3, 4)
+    assert report["engaged_conversations"] == 3
     # Soft resolution needs the 24 h return window to have passed: nothing is eligible yet.
-    assert report["soft_eligible"] == 0 and report["ai_resolution_rate"] is None
+    assert report["soft_eligible"] == 0 and report["ai_resolution_rate_soft"] is None
     assert report["first_response_p50_s"] >= 0.0
 
     control, concise = report["variants"]["control"], report["variants"]["concise_empathetic"]
@@ -175,15 +178,18 @@ def test_analytics_matches_a_scripted_scenario(api: Api) -> None:
     assert concise["csat_average"] == 1.0 and concise["ai_resolution_rate_hard"] == 0.0
     assert concise["channel_distribution"] == {"sms": 1}
     assert concise["escalation_reasons"] == {"explicit_request": 1}
-    assert set(report["definitions"]) >= {"ai_resolution_rate_hard", "escalation_rate"}
+    assert set(report["definitions"]) >= {"ai_resolution_rate", "ai_resolution_rate_hard",
+                                          "escalation_rate"}
 
     # With a return window that has already elapsed, the two unescalated conversations of
     # three different users are soft-resolved.
     soft = api.client.get(ANALYTICS, params={"workspace": space,
                                              "window_hours": 0.000001}).json()
     assert soft["soft_eligible"] == 3
-    assert soft["ai_resolution_rate"] == soft["ai_resolution_rate_soft"] == round(2 / 3, 4)
-    assert soft["variants"]["control"]["ai_resolution_rate"] == 1.0
+    assert soft["ai_resolution_rate_soft"] == round(2 / 3, 4)
+    assert soft["ai_resolution_rate"] == round(1 / 3, 4)  # the window doesn't change it
+    assert soft["variants"]["control"]["ai_resolution_rate_soft"] == 1.0
+    assert soft["variants"]["control"]["ai_resolution_rate"] == 0.5  # one marked unresolved
     assert soft["variants"]["concise_empathetic"]["ai_resolution_rate"] == 0.0
 
 

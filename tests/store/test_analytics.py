@@ -90,13 +90,17 @@ def test_summarize_by_hand() -> None:
         outcome("3", returned=True, first_response_s=20.0),
         outcome("4", window_elapsed=False, resolved=True),
         outcome("5", variant="b", escalated=True),
+        outcome("6", resolved=False),
+        outcome("7", engaged=False),
     ]
     s = summarize(outcomes)
-    assert (s.conversations, s.escalated, s.escalation_rate) == (5, 2, 0.4)
+    assert (s.conversations, s.escalated, s.escalation_rate) == (7, 2, 2 / 7)
+    # Headline: engaged 1-6; not escalated and not marked unresolved -> 1, 3, 4.
+    assert (s.engaged, s.ai_resolved, s.ai_resolution_rate) == (6, 3, 0.5)
     # Hard: resolved=True and not escalated -> "1" and "4" (the escalated "2" does not count).
-    assert (s.hard_resolved, s.hard_resolution_rate) == (2, 0.4)
-    # Soft: eligible 1, 2, 3, 5; not escalated and not returned -> only "1".
-    assert (s.soft_eligible, s.soft_resolved, s.soft_resolution_rate) == (4, 1, 0.25)
+    assert (s.hard_resolved, s.hard_resolution_rate) == (2, 2 / 7)
+    # Soft: eligible 1, 2, 3, 5, 6; not escalated and not returned -> "1" and "6".
+    assert (s.soft_eligible, s.soft_resolved, s.soft_resolution_rate) == (5, 2, 0.4)
     assert (s.csat_responses, s.csat_average) == (2, 3.0)
     assert (s.first_response_samples, s.first_response_p50_s) == (3, 20.0)
     assert s.first_response_p95_s == pytest.approx(29.0)  # h = 1.9 -> 20 + 0.9 * 10
@@ -109,6 +113,7 @@ def test_summarize_by_hand() -> None:
 def test_summarize_nothing_is_all_nan() -> None:
     s = summarize([])
     assert s.conversations == 0
-    for value in (s.escalation_rate, s.hard_resolution_rate, s.soft_resolution_rate,
+    for value in (s.escalation_rate, s.ai_resolution_rate, s.hard_resolution_rate,
+                  s.soft_resolution_rate,
                   s.csat_average, s.first_response_p50_s, s.first_response_p95_s):
         assert math.isnan(value)
