@@ -1,8 +1,8 @@
-"""Pure ranking helpers: reciprocal-rank fusion and per-article aggregation."""
+"""Pure ranking helpers: score fusion (convex or reciprocal-rank) and per-article aggregation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = 60) -> dict[str, float]:
@@ -18,8 +18,24 @@ def rrf(rankings: Sequence[tuple[Sequence[str], float]], k: int = 60) -> dict[st
     return scores
 
 
+def convex(dense: Mapping[str, float], lexical: Mapping[str, float],
+           weight: float) -> dict[str, float]:
+    """``cosine + weight · bm25 / max bm25`` for every item in either mapping.
+
+    BM25 is divided by the query's best BM25 score, so it lies in [0, 1] whatever the corpus
+    and the query length, like a cosine; an item missing from ``lexical`` scores 0 there.
+    Every item needs its cosine (``dense`` covers the union).
+
+    >>> convex({"a": 0.5, "b": 0.25}, {"b": 8.0, "a": 2.0}, 0.5)
+    {'a': 0.625, 'b': 0.75}
+    """
+    top = max(lexical.values(), default=0.0)
+    scale = weight / top if top > 0 else 0.0
+    return {item: cos + scale * lexical.get(item, 0.0) for item, cos in dense.items()}
+
+
 def aggregate(
-    chunk_scores: dict[str, float], group_of: Callable[[str], str], decay: float = 0.0
+    chunk_scores: Mapping[str, float], group_of: Callable[[str], str], decay: float = 0.0
 ) -> list[tuple[str, float, str]]:
     """Collapse chunk scores to one score per group (article), best first.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.knowledge.fusion import aggregate, rrf
+from app.knowledge.fusion import aggregate, convex, rrf
 
 
 def article(chunk_id: str) -> str:
@@ -65,3 +65,29 @@ def test_rrf_then_aggregate_like_the_retriever() -> None:
     # b::1 = 1/62 + 1/61; a::1 = 1/61; c::1 = 1/62; a::2 = 1/63 (not counted, decay 0)
     assert [(g, c) for g, _, c in out] == [("b", "b::1"), ("a", "a::1"), ("c", "c::1")]
     assert [s for _, s, _ in out] == pytest.approx([1 / 62 + 1 / 61, 1 / 61, 1 / 62])
+
+
+def test_convex_adds_bm25_divided_by_the_best_bm25() -> None:
+    scores = convex({"a": 0.6, "b": 0.5, "c": 0.4}, {"b": 12.0, "c": 6.0}, weight=0.2)
+    # a = 0.6 (no BM25); b = 0.5 + 0.2 * 12/12 = 0.7; c = 0.4 + 0.2 * 6/12 = 0.5
+    assert scores == pytest.approx({"a": 0.6, "b": 0.7, "c": 0.5})
+    assert max(scores, key=scores.__getitem__) == "b"
+
+
+def test_convex_is_blind_to_the_bm25_scale() -> None:
+    dense = {"a": 0.6, "b": 0.5}
+    small = convex(dense, {"a": 0.5, "b": 1.0}, 0.3)
+    large = convex(dense, {"a": 25.0, "b": 50.0}, 0.3)  # a longer query, a bigger corpus
+    assert small == pytest.approx(large)
+
+
+def test_convex_weight_trades_the_signals() -> None:
+    dense, lexical = {"a": 0.62, "b": 0.55}, {"b": 9.0, "a": 1.0}
+    assert max(convex(dense, lexical, 0.05).items(), key=lambda kv: kv[1])[0] == "a"
+    assert max(convex(dense, lexical, 0.3).items(), key=lambda kv: kv[1])[0] == "b"
+
+
+def test_convex_without_bm25_is_the_cosine() -> None:
+    assert convex({"a": 0.3, "b": 0.2}, {}, 0.5) == {"a": 0.3, "b": 0.2}
+    assert convex({"a": 0.3}, {"a": 0.0}, 0.5) == {"a": 0.3}
+    assert convex({}, {}, 0.5) == {}
