@@ -1,4 +1,8 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 fused by reciprocal rank, one result per article.
+"""Hybrid retrieval: dense (Chroma) + BM25, fused per passage, then one result per article.
+
+Per passage, the cosine and the BM25 score (of the query with its typos corrected against the
+index's words) are fused (``fusion.convex``); an article scores as its best passage plus a
+little of each of its other candidate passages.
 
 Chunk texts and metadata come from the manifest (the source of truth), so a dense hit that the
 manifest does not know (left by an interrupted ingest) is never returned.
@@ -8,17 +12,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from app.errors import IndexStoreError
+from app.errors import ConfigError, IndexStoreError
 from app.knowledge import COLLECTIONS
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.fusion import aggregate, rrf
+from app.knowledge.fusion import aggregate, convex, rrf
+from app.knowledge.lexical import LexicalIndex, Lexicon, model_lexicon
 from app.knowledge.manifest import ChunkRecord, DocRecord
 
 Mode = Literal["hybrid", "dense", "lexical"]
+Fusion = Literal["convex", "rrf"]
 
 
 @dataclass
@@ -36,7 +43,9 @@ class SearchResult:
     category: str = ""
     locale: str = ""
     dense_score: float | None = None  # best cosine of any of the article's chunks
-    lexical_score: float | None = None  # best BM25 score of any of the article's chunks
+    # best BM25 score of any of the article's chunks, for the query as BM25 searched it (its
+    # typos corrected: ``LexicalIndex.correct``)
+    lexical_score: float | None = None
     dense_rank: int | None = None  # the article's rank in the dense list (1 = first)
     lexical_rank: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -47,16 +56,34 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Tuning knobs (defaults chosen on ``knowledge/eval/retrieval_questions.jsonl``)."""
+    """Tuning knobs. The defaults won on every leave-one-domain-out fold of the four help
+    centers (``benchmarks/bench_retrieval_domains.py``: chosen on three, measured on the
+    fourth); ``BASELINE`` is the configuration before that.
+
+    Args:
+        candidates: passages taken from each of the dense and the BM25 ranking.
+        exact_max_chunks: collections up to this many chunks are searched exactly in memory
+            (Chroma's HNSW missed ~0.1% of true top-10 neighbours here, sometimes the best
+            one); larger ones use Chroma.
+        fusion: ``convex`` (cosine + ``lexical_weight`` × BM25 / the query's best BM25) or
+            ``rrf`` (reciprocal rank: ``dense_weight``/(``rrf_k`` + rank) + the same for BM25
+            with ``lexical_weight``).
+        decay: an article's further candidate passages add this share of their scores.
+        correct_typos: search BM25 with the query's unknown words corrected to the index's.
+    """
 
     candidates: int = 40
-    # Collections up to this many chunks are searched exactly in memory (Chroma's HNSW missed
-    # ~0.1% of true top-10 neighbours here, sometimes the best one); larger ones use Chroma.
     exact_max_chunks: int = 200_000
-    rrf_k: int = 10
+    fusion: Fusion = "convex"
+    lexical_weight: float = 0.15
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    decay: float = 0.1
+    rrf_k: int = 10
+    decay: float = 0.05
+    correct_typos: bool = True
+
+
+#: the configuration before leave-one-domain-out tuning (RRF, chosen on Lumen alone)
+BASELINE = RetrievalConfig(fusion="rrf", lexical_weight=1.0, decay=0.1, correct_typos=False)
 
 
 @dataclass
@@ -111,6 +138,8 @@ class HybridRetriever:
         self.config = config or RetrievalConfig()
         self._catalogs: dict[str, _Catalog] = {}
         self._lock = threading.Lock()
+        self._lexicon: Lexicon | None = None
+        self._lexicon_looked_up = False
 
     def catalog(self, collection: str) -> _Catalog:
         """Chunks, documents and vectors of a collection, reloaded when the manifest changes.
@@ -174,13 +203,8 @@ class HybridRetriever:
     ) -> list[tuple[ChunkRecord, float]]:
         """The ``n`` chunks of one article closest to the query vector, best first."""
         cat = self.catalog(collection)
-        ids = cat.by_doc.get(article_id, [])
-        if cat.vectors is not None:
-            vectors = {cid: cat.vectors[cat.vector_row[cid]] for cid in ids
-                       if cid in cat.vector_row}
-        else:
-            vectors = self.kb.index.vectors(collection, ids)
-        scored = [(cat.chunks[cid], float(vectors[cid] @ vector)) for cid in ids if cid in vectors]
+        cosines = self._cosines(cat, collection, vector, cat.by_doc.get(article_id, []))
+        scored = [(cat.chunks[cid], s) for cid, s in cosines.items()]
         scored.sort(key=lambda t: -t[1])
         return scored[:n]
 
@@ -191,6 +215,28 @@ class HybridRetriever:
         return [c.text for c in sorted(chunks, key=lambda c: c.idx)]
 
     # ---- internals -------------------------------------------------------------------
+    def lexicon(self) -> Lexicon | None:
+        """Real words the corrector leaves alone: the embedding model's whole words."""
+        if not self._lexicon_looked_up:
+            try:
+                self._lexicon = model_lexicon(Path(self.kb.model_path()))
+            except ConfigError:  # a model without a word list: correct against the index only
+                self._lexicon = None
+            self._lexicon_looked_up = True
+        return self._lexicon
+
+    def _cosines(self, cat: _Catalog, collection: str, vector: np.ndarray,
+                 ids: list[str]) -> dict[str, float]:
+        """Cosine of each chunk to ``vector`` (from memory, else Chroma; unknown ids left out)."""
+        if cat.vectors is not None:
+            rows = [cat.vector_row[cid] for cid in ids if cid in cat.vector_row]
+            if not rows:
+                return {}
+            found = cat.vectors[rows] @ vector.astype(np.float32)
+            return {cat.vector_ids[r]: float(c) for r, c in zip(rows, found, strict=True)}
+        vectors = self.kb.index.vectors(collection, ids)
+        return {cid: float(vectors[cid] @ vector) for cid in ids if cid in vectors}
+
     def _dense(self, cat: _Catalog, collection: str, vector: np.ndarray, n: int,
                allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """Nearest chunks by cosine: exact over the in-memory matrix, else Chroma's index
@@ -249,34 +295,57 @@ class HybridRetriever:
         if mode in ("hybrid", "dense") and vector is not None:
             dense = [(c, s) for c, s in self._dense(cat, collection, vector, n, allowed)
                      if ok(c)]
+        lex: LexicalIndex | None = None
+        bm25 = None
         if mode in ("hybrid", "lexical"):
-            lexical = [(c, s) for c, s in self.kb.lexical(collection, cat.generation).search(
-                query, n, allowed)
-                       if ok(c)]
-        rankings = []
-        if dense:
-            rankings.append(([c for c, _ in dense], cfg.dense_weight))
-        if lexical:
-            rankings.append(([c for c, _ in lexical], cfg.lexical_weight))
-        fused = rrf(rankings, cfg.rrf_k)
-        dense_best = _best_per_article(dense, cat)
-        lex_best = _best_per_article(lexical, cat)
-        out = []
-        for doc_id, score, cid in aggregate(fused, lambda c: cat.chunks[c].doc_id,
-                                            cfg.decay)[:k]:
-            chunk, doc = cat.chunks[cid], cat.docs[doc_id]
-            out.append(SearchResult(
-                article_id=doc_id, chunk_id=cid, title=doc.title, url=doc.url,
-                snippet=chunk.text, score=round(score, 6), collection=collection,
-                section=chunk.section, category=str(doc.metadata.get("category", "")),
-                locale=str(doc.metadata.get("locale", "")),
-                dense_score=dense_best.get(doc_id, (None, None))[0],
-                dense_rank=dense_best.get(doc_id, (None, None))[1],
-                lexical_score=lex_best.get(doc_id, (None, None))[0],
-                lexical_rank=lex_best.get(doc_id, (None, None))[1],
-                metadata={k: v for k, v in doc.metadata.items() if k != "line"},
-            ))
-        return out
+            lex = self.kb.lexical(collection, cat.generation)
+            searched = lex.correct(query, self.lexicon()) if cfg.correct_typos else query
+            bm25 = lex.scores(searched)
+            lexical = [(c, s) for c, s in lex.top(bm25, n, allowed) if ok(c)]
+        if cfg.fusion == "rrf":
+            fused = rrf([(ranked, weight) for ranked, weight in (
+                ([c for c, _ in dense], cfg.dense_weight),
+                ([c for c, _ in lexical], cfg.lexical_weight)) if ranked], cfg.rrf_k)
+        else:
+            fused = self._convex(cat, collection, vector, dense, lexical, lex, bm25)
+        ranked = aggregate(fused, lambda c: cat.chunks[c].doc_id, cfg.decay)[:k]
+        dense_best, lex_best = _best_per_article(dense, cat), _best_per_article(lexical, cat)
+        return [self._result(cat, collection, doc_id, score, cid, dense_best, lex_best)
+                for doc_id, score, cid in ranked]
+
+    def _convex(self, cat: _Catalog, collection: str, vector: np.ndarray | None,
+                dense: list[tuple[str, float]], lexical: list[tuple[str, float]],
+                lex: LexicalIndex | None, bm25: np.ndarray | None) -> dict[str, float]:
+        """``fusion.convex`` over the union of both candidate lists, each passage with its
+        exact cosine and BM25 score (not only those of the list it came from)."""
+        cosines = dict(dense)
+        lexical_scores = dict(lexical)
+        if vector is not None:
+            cosines.update(self._cosines(
+                cat, collection, vector, [c for c in lexical_scores if c not in cosines]))
+        else:
+            cosines.update((c, 0.0) for c in lexical_scores)
+        if lex is not None and bm25 is not None:
+            lexical_scores.update(lex.scores_of(
+                bm25, [c for c in cosines if c not in lexical_scores]))
+        return convex(cosines, lexical_scores, self.config.lexical_weight)
+
+    @staticmethod
+    def _result(cat: _Catalog, collection: str, doc_id: str, score: float, cid: str,
+                dense_best: dict[str, tuple[float, int]],
+                lex_best: dict[str, tuple[float, int]]) -> SearchResult:
+        chunk, doc = cat.chunks[cid], cat.docs[doc_id]
+        return SearchResult(
+            article_id=doc_id, chunk_id=cid, title=doc.title, url=doc.url,
+            snippet=chunk.text, score=round(score, 6), collection=collection,
+            section=chunk.section, category=str(doc.metadata.get("category", "")),
+            locale=str(doc.metadata.get("locale", "")),
+            dense_score=dense_best.get(doc_id, (None, None))[0],
+            dense_rank=dense_best.get(doc_id, (None, None))[1],
+            lexical_score=lex_best.get(doc_id, (None, None))[0],
+            lexical_rank=lex_best.get(doc_id, (None, None))[1],
+            metadata={k: v for k, v in doc.metadata.items() if k != "line"},
+        )
 
 
 def _best_per_article(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.knowledge.base import KnowledgeBase
-from app.knowledge.retriever import HybridRetriever, SearchResult
+from app.knowledge.retriever import BASELINE, HybridRetriever, SearchResult
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +172,61 @@ def test_search_many_matches_single_searches(retriever: HybridRetriever) -> None
         [r.article_id for r in rs] for rs in single]
     for got, want in zip(batched, single, strict=True):
         assert [r.score for r in got] == pytest.approx([r.score for r in want], abs=1e-5)
+
+
+@pytest.mark.parametrize("typed,expected", [
+    ("my lamp wont conect to the wifi", "lamp-wifi-connection"),
+    ("how do I descale my kettel", "kettle-descaling"),
+])
+def test_a_typoed_query_still_finds_the_article(
+    retriever: HybridRetriever, typed: str, expected: str,
+) -> None:
+    assert retriever.search(typed, k=1)[0].article_id == expected
+
+
+def test_bm25_searches_the_corrected_words(
+    retriever: HybridRetriever, sample_kb: KnowledgeBase,
+) -> None:
+    uncorrected = HybridRetriever(sample_kb, BASELINE)
+    assert uncorrected.search("kettel instrucions", k=3, mode="lexical") == []
+    found = retriever.search("kettel instrucions", k=3, mode="lexical")
+    assert found[0].article_id == "kettle-descaling"
+    assert found[0].lexical_score is not None and found[0].lexical_score > 0
+
+
+def test_shouting_finds_what_asking_finds(retriever: HybridRetriever) -> None:
+    asked = retriever.search("how do I print a return label", k=5)
+    shouted = retriever.search("HOW DO I PRINT A RETURN LABEL", k=5)
+    assert [r.article_id for r in shouted] == [r.article_id for r in asked]
+
+
+def test_lexical_score_is_the_articles_best_bm25_score(
+    retriever: HybridRetriever, sample_kb: KnowledgeBase,
+) -> None:
+    results = retriever.search("gift card balance", k=5)
+    hits = sample_kb.lexical("articles").search("gift card balance", 40)
+    chunks = {c.chunk_id: c for c in sample_kb.manifest.chunks("articles")}
+    best: dict[str, float] = {}
+    for cid, score in hits:
+        best.setdefault(chunks[cid].doc_id, score)
+    for r in results:
+        assert r.lexical_score == pytest.approx(best.get(r.article_id)) if r.lexical_score \
+            else r.article_id not in best
+    ranked = [r for r in results if r.lexical_rank is not None]
+    assert ranked and ranked[0].lexical_score == max(best.values())
+
+
+def test_scores_fuse_the_cosine_with_normalised_bm25(retriever: HybridRetriever) -> None:
+    top = retriever.search("how do I reset my password", k=3)
+    cfg = retriever.config
+    for r in top:  # best passage: cosine + w * bm25 / best bm25, plus a little of the others
+        assert r.dense_score is not None
+        assert r.score >= r.dense_score - 1e-6
+        assert r.score <= r.dense_score + cfg.lexical_weight + cfg.decay * 40 * 1.2
+
+
+def test_the_baseline_configuration_still_ranks(sample_kb: KnowledgeBase) -> None:
+    baseline = HybridRetriever(sample_kb, BASELINE)
+    results = baseline.search("how do I reset my password", k=3)
+    assert results[0].article_id == "reset-password"
+    assert 0 < results[0].score < 1  # reciprocal-rank scale
