@@ -50,9 +50,10 @@ def failed_turns(history: list[Turn], message: str) -> int:
 
 def assess(message: str, history: list[Turn], retrieval_confidence: float,
            clarified_before: bool, variant: Variant,
-           asks_for_person: float | None = None) -> Assessment:
+           asks_for_person: float | None = None, intent_decides: bool = False) -> Assessment:
     """Decide what to do with the turn (pure apart from the sentiment model);
-    ``asks_for_person`` is the hand-off intent classifier's probability when it fired."""
+    ``asks_for_person`` is the hand-off intent classifier's probability when it fired,
+    ``intent_decides`` whether a classifier judged the message at all."""
     prior = [t.text for t in history if t.role == Role.CUSTOMER]
     recent = [t[:_TREND_CHARS] for t in [*prior, message][-_TREND_TURNS:]]
     trend = sentiment.trend([sentiment.score(t) for t in recent])
@@ -60,5 +61,5 @@ def assess(message: str, history: list[Turn], retrieval_confidence: float,
         message=message, retrieval_confidence=retrieval_confidence, prior_messages=prior,
         sentiment=trend, failed_turns=failed_turns(history, message),
         clarified_before=clarified_before, thresholds=variant.escalation,
-        asks_for_person=asks_for_person)
+        asks_for_person=asks_for_person, intent_decides=intent_decides)
     return Assessment(inputs, escalation.decide(inputs), trend)

@@ -60,6 +60,9 @@ class EscalationInputs:
         agents_online: whether agents are working now (``agents_online_at``); None if unknown.
         asks_for_person: the hand-off intent classifier's probability when it is at or above
             its threshold (``app.responder.handoff``), else None.
+        intent_decides: a classifier judged the message (the phrase rules are among its
+            features), so only the strongest phrase rules (a message that is only "agent",
+            "customer service", "human please") still decide on their own.
     """
 
     message: str
@@ -73,6 +76,7 @@ class EscalationInputs:
     thresholds: EscalationSettings = field(default_factory=EscalationSettings)
     agents_online: bool | None = None
     asks_for_person: float | None = None
+    intent_decides: bool = False
 
     def __post_init__(self) -> None:
         conf = self.retrieval_confidence
@@ -225,10 +229,14 @@ _THIRD_PARTY = _words("will would did does they ups usps fedex courier driver ca
 # Typos of these nouns ("humna", "reprsentative") are corrected before matching, but real words
 # one edit away from them are left alone.
 _FUZZY_TARGETS = ("human", "person", "agent", "representative", "operator", "supervisor",
-                  "manager", "someone", "somebody", "employee")
+                  "manager", "someone", "somebody", "employee", "technician", "specialist",
+                  "department", "engineer", "advisor", "colleague", "connect", "speak",
+                  "customer", "service", "transfer", "available")
 _REAL_WORDS = _words("humane humans manage managed manages parson persona personal persons "
                      "agents agenda operate operators managers supervisors employees employer "
-                     "someones humano agente")
+                     "someones humano agente connects connected speaks specialists engineers "
+                     "engines departments advisors colleagues services servicer transfers "
+                     "spent spend spear speck customs")
 _CURLY_QUOTES = {0x2018: "'", 0x2019: "'"}
 
 
@@ -252,21 +260,35 @@ def _correct_typos(text: str) -> str:
     return re.sub(r"[a-z]+", fix, text)
 
 
+def fuzzy_normalize(message: str) -> str:
+    """``normalize``, then typos of the words a request for a person is made of corrected
+    ("agnet" → "agent", "speek" → "speak"); real words one edit away are left alone."""
+    return _correct_typos(normalize(message))
+
+
 def _clause_before(text: str, start: int) -> list[str]:
     """Words of the clause before ``start`` (back to the last punctuation mark)."""
     clause = re.split(r"[.,;:!?]", text[:start])[-1]
     return clause.split()[-4:]
 
 
-def find_human_request(message: str) -> str | None:
-    """The phrase asking for a person (English, Spanish or French; typos allowed), or None."""
-    text = _correct_typos(normalize(message))
+# Rules so precise that a classifier is not asked to overrule them: a message that is only a
+# person ("agent", "human please", "customer service"), "<person> please", "someone please".
+_STRONG = frozenset({_HUMAN_REQUEST[2], _HUMAN_REQUEST[4], _HUMAN_REQUEST[5]})
+
+
+def find_human_request(message: str, strong_only: bool = False) -> str | None:
+    """The phrase asking for a person (English, Spanish or French; typos allowed), or None;
+    ``strong_only``: only the rules a classifier may not overrule."""
+    text = fuzzy_normalize(message)
     words = re.findall(r"[a-z']+", text)
     if words and len(words) <= 6 and any(w in _SHORT_NOUNS for w in words) and all(
         w in _SHORT_NOUNS or w in _SHORT_FILLER for w in words
     ):
         return text
     for pattern in _HUMAN_REQUEST:
+        if strong_only and pattern not in _STRONG:
+            continue
         for m in pattern.finditer(text):
             before = _clause_before(text, m.start())
             negated = _NEGATORS.intersection(before) or "no need" in " ".join(before)
@@ -399,11 +421,13 @@ def decide(inputs: EscalationInputs) -> EscalationDecision:
     topic = find_sensitive_topic(inputs.message)
     if topic:
         return escalate(*topic)
-    phrase = find_human_request(inputs.message)
+    phrase = find_human_request(inputs.message, strong_only=inputs.intent_decides)
     if phrase:
         return escalate(Reason.EXPLICIT_REQUEST, phrase)
     if inputs.asks_for_person is not None and not negated_request(inputs.message):
-        return escalate(Reason.EXPLICIT_REQUEST, f"intent p={inputs.asks_for_person:.2f}")
+        said = find_human_request(inputs.message)
+        return escalate(Reason.EXPLICIT_REQUEST, f"intent p={inputs.asks_for_person:.2f}"
+                        + (f": {said}" if said else ""))
     if inputs.needs_human:
         return escalate(Reason.MODEL_REQUESTED, inputs.needs_human_reason or "")
     mood = inputs.sentiment or trend_of_texts([*inputs.prior_messages, inputs.message])

@@ -1,15 +1,18 @@
 """Learned hand-off intent: does this message ask for a person?
 
 A logistic model over the sentence embedding the engine already computes for the message
-(all-MiniLM-L6-v2, 384 dimensions), trained by ``supportbot eval handoff --save`` on the
-examples in ``knowledge/benchmarks/handoff/`` plus ordinary customer questions, and loaded from
-a small JSON artefact (``data/handoff_intent.json``: weights, bias, threshold, the model it was
-fitted on, and its leave-one-domain-out figures) when one is there: none is shipped until its
-held-out figures earn it. Scoring is one dot product: no scikit-learn at run time.
+(all-MiniLM-L6-v2, 384 dimensions) plus a few domain-free lexical cues (``handoff_cues``: who
+is asked for, how, thanks, past contact, negations, the phrase rules' verdict), trained by
+``supportbot eval handoff --save`` on the examples in ``knowledge/benchmarks/handoff/`` plus
+ordinary customer questions, and loaded from a small JSON artefact (``data/handoff_intent.json``:
+weights, bias, threshold, the model and cue list it was fitted on, and its leave-one-domain-out
+figures) when one is there: none is shipped until its held-out figures earn it. Scoring is the
+cues' regular expressions and one dot product: no scikit-learn at run time.
 
-It is combined with the rules in ``escalation``: safety topics still come first, the phrase
-rules still fire on their own, and a request the classifier finds is vetoed when the customer
-says they do not want a person ("no need for a human, just…", ``negated_request``).
+With a classifier the classifier decides (the phrase rules are among its features, so it can
+overrule a rule a mere mention of people set off); without one the phrase rules decide alone.
+Safety topics still come first either way, and a request is vetoed when the customer says they
+do not want a person ("no need for a human, just…", ``negated_request``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import ConfigError
+from app.responder.handoff_cues import CUE_NAMES, cues
 
 ARTEFACT = Path(__file__).with_name("data") / "handoff_intent.json"
 MAX_FPR = 0.015  # the threshold keeps out-of-fold false hand-offs at most this share
@@ -51,7 +55,7 @@ class HandoffModel:
     """A fitted hand-off intent classifier.
 
     Args:
-        weights: one per embedding dimension.
+        weights: one per embedding dimension, then one per cue (``CUE_NAMES``).
         bias: the intercept.
         threshold: probability at or above which a message asks for a person.
         embedding_model: the embedding model the weights belong to (a mismatch refuses to load).
@@ -59,7 +63,8 @@ class HandoffModel:
 
     Example:
         >>> model = HandoffModel.load()
-        >>> model.asks_for_person(vector_of("can I talk to someone real"))
+        >>> text = "can I talk to someone real"
+        >>> model.asks_for_person(vector_of(text), text)
         True
     """
 
@@ -69,17 +74,18 @@ class HandoffModel:
     embedding_model: str
     report: dict[str, Any] = field(default_factory=dict)
 
-    def probability(self, vector: np.ndarray) -> float:
-        z = float(np.dot(self.weights, vector.astype(np.float32))) + self.bias
+    def probability(self, vector: np.ndarray, message: str) -> float:
+        x = np.concatenate([vector.astype(np.float32), cues(message)])
+        z = float(np.dot(self.weights, x)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
-    def asks_for_person(self, vector: np.ndarray) -> bool:
-        return self.probability(vector) >= self.threshold
+    def asks_for_person(self, vector: np.ndarray, message: str) -> bool:
+        return self.probability(vector, message) >= self.threshold
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": [round(float(w), 6) for w in self.weights], "bias": self.bias,
                 "threshold": self.threshold, "embedding_model": self.embedding_model,
-                "report": self.report}
+                "cues": list(CUE_NAMES), "report": self.report}
 
     def save(self, path: Path = ARTEFACT) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +106,9 @@ class HandoffModel:
         except (OSError, ValueError) as e:
             raise ConfigError(f"{path}: unreadable hand-off intent model ({e}); retrain it "
                               "with 'supportbot eval handoff --save'") from e
+        if data.get("cues") != list(CUE_NAMES):
+            raise ConfigError(f"{path} was trained on other hand-off cues; retrain it with "
+                              "'supportbot eval handoff --save'")
         model = cls(np.asarray(data["weights"], dtype=np.float32), float(data["bias"]),
                     float(data["threshold"]), str(data["embedding_model"]),
                     dict(data.get("report") or {}))
@@ -119,6 +128,13 @@ class Example:
     text: str
     asks: bool
     domain: str
+
+
+def design(vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """The classifier's inputs: each message's embedding, then its cues."""
+    return np.hstack([np.asarray(vectors, dtype=np.float32),
+                      np.vstack([cues(t) for t in texts])]) if len(texts) else np.asarray(
+        vectors, dtype=np.float32)
 
 
 def fit(vectors: np.ndarray, labels: np.ndarray, c: float = C) -> tuple[np.ndarray, float]:
@@ -164,6 +180,7 @@ def train(examples: list[Example], vectors: np.ndarray, embedding_model: str, *,
     messages flagged by a model and a threshold fitted without that domain."""
     labels = np.array([e.asks for e in examples], dtype=int)
     domains = np.array([e.domain for e in examples])
+    vectors = design(vectors, [e.text for e in examples])
     report: dict[str, Any] = {"examples": len(examples), "requests": int(labels.sum()),
                               "max_fpr": max_fpr, "c": c, "held_out": {}}
     for domain in held_out_domains:
@@ -181,7 +198,9 @@ def train(examples: list[Example], vectors: np.ndarray, embedding_model: str, *,
             "recall": float(np.mean(p[asks] >= threshold)) if asks.any() else float("nan"),
             "flagged_others": float(np.mean(p[~asks] >= threshold)) if (~asks).any()
             else float("nan"),
-            "threshold": threshold}
+            "threshold": threshold,
+            "missed": [examples[i].text for i, q in zip(np.flatnonzero(test), p, strict=True)
+                       if labels[i] == 1 and q < threshold]}
     folds = np.where(np.isin(domains, list(groups)), domains, "general")
     threshold = choose_threshold(out_of_fold(vectors, labels, folds, c), labels, max_fpr)
     weights, bias = fit(vectors, labels, c)

@@ -83,10 +83,11 @@ class Responder:
         found = self.retrieve(turn)
         intent = None
         if self.handoff is not None:
-            p = self.handoff.probability(found.message_vector)
+            p = self.handoff.probability(found.message_vector, turn.message)
             intent = p if p >= self.handoff.threshold else None
         assessment = assess(turn.message, turn.history, found.confidence,
-                            turn.clarified_before, variant, intent)
+                            turn.clarified_before, variant, intent,
+                            intent_decides=self.handoff is not None)
         decision = assessment.decision
         record = Reply(text="", decision=decision.decision, reason=decision.reason,
                        priority=decision.priority, variant=variant.name,

@@ -3,6 +3,7 @@ training, the artefact, and how its verdict enters the escalation rules."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ from app.responder.handoff import (
     Example,
     HandoffModel,
     choose_threshold,
+    design,
     negated_request,
     out_of_fold,
     train,
 )
+from app.responder.handoff_cues import CUE_NAMES, cues
 
 
 @pytest.mark.parametrize("text", [
@@ -75,24 +78,51 @@ def test_leave_one_domain_out_reports_each_domain_from_a_model_fitted_without_it
         assert figures["recall"] >= 0.95 and figures["flagged_others"] <= 0.05
     labels = np.array([e.asks for e in examples])
     groups = np.array([e.domain for e in examples])
-    oof = out_of_fold(vectors, labels.astype(int), groups, c=4.0)
+    oof = out_of_fold(design(vectors, [e.text for e in examples]), labels.astype(int), groups,
+                      c=4.0)
     assert np.mean(oof[labels] > 0.5) > 0.9 and np.mean(oof[~labels] > 0.5) < 0.1
-    assert model.asks_for_person(np.array([2.0, 0.0, 0.0, 0.0], np.float32))
-    assert not model.asks_for_person(np.array([0.0, 2.0, 0.0, 0.0], np.float32))
+    assert model.asks_for_person(np.array([2.0, 0.0, 0.0, 0.0], np.float32), "b-1")
+    assert not model.asks_for_person(np.array([0.0, 2.0, 0.0, 0.0], np.float32), "b-1")
 
 
-def test_the_artefact_round_trips_and_refuses_another_embedding_model(tmp_path: Path) -> None:
-    model = HandoffModel(np.array([1.0, -1.0], np.float32), 0.25, 0.7, "model-a",
-                         {"examples": 2})
+def test_the_artefact_round_trips_and_refuses_another_embedding_model_or_cues(
+        tmp_path: Path) -> None:
+    weights = np.r_[np.array([1.0, -1.0]), np.zeros(len(CUE_NAMES))].astype(np.float32)
+    weights[2 + CUE_NAMES.index("thanks")] = -2.0
+    model = HandoffModel(weights, 0.25, 0.7, "model-a", {"examples": 2})
     path = model.save(tmp_path / "intent.json")
     again = HandoffModel.load(path, embedding_model="model-a")
     assert again.threshold == 0.7 and again.report == {"examples": 2}
     v = np.array([0.3, 0.1], np.float32)
-    assert again.probability(v) == pytest.approx(model.probability(v), abs=1e-6)
+    for text in ("get me a person", "thanks, all sorted"):
+        assert again.probability(v, text) == pytest.approx(model.probability(v, text), abs=1e-6)
+    assert model.probability(v, "thanks, all sorted") < model.probability(v, "get me a person")
     with pytest.raises(ConfigError, match="retrain"):
         HandoffModel.load(path, embedding_model="model-b")
+    data = json.loads(path.read_text())
+    data["cues"] = data["cues"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="other hand-off cues"):
+        HandoffModel.load(path)
     with pytest.raises(ConfigError, match="supportbot eval handoff"):
         HandoffModel.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(("text", "on", "off"), [
+    ("can i speek to an agnet", {"person", "request_verb", "phrase_rule"}, {"thanks"}),
+    ("Is Marcus working today? He was handling my order.", {"named_colleague"}, {"person"}),
+    ("thanks, the person on chat already waived the fee", {"thanks", "past_contact", "person"},
+     {"negation", "named_colleague"}),
+    ("AGENT. NOW. MY LAMP ARRIVED SMASHED", {"shouting", "person"}, {"thanks"}),
+    ("put me through to your billing department", {"role", "request_verb"}, {"negation"}),
+    ("how do I turn on call forwarding", {"product_feature"}, {"person", "phrase_rule"}),
+    ("Ich möchte mit einem Mitarbeiter sprechen", {"other_language"}, {"person"}),
+])
+def test_cues_flag_who_is_asked_for_and_what_argues_against_it(
+        text: str, on: set[str], off: set[str]) -> None:
+    flags = dict(zip(CUE_NAMES, cues(text), strict=True))
+    assert {name for name in on if flags[name] != 1.0} == set()
+    assert {name for name in off if flags[name] != 0.0} == set()
 
 
 def test_the_classifier_escalates_unless_the_customer_declines_a_person() -> None:
@@ -106,3 +136,22 @@ def test_the_classifier_escalates_unless_the_customer_declines_a_person() -> Non
     quiet = decide(EscalationInputs("is anyone there who could look at my line",
                                     retrieval_confidence=0.9))
     assert not quiet.escalate  # without the classifier the phrase rules alone decide
+
+
+def test_a_classifier_that_did_not_fire_overrules_the_phrase_rules() -> None:
+    text = "are you a robot? that's ok, what's my card's daily limit?"
+    rules_alone = decide(EscalationInputs(text, retrieval_confidence=0.9))
+    assert rules_alone.escalate and rules_alone.reason == Reason.EXPLICIT_REQUEST
+    judged = decide(EscalationInputs(text, retrieval_confidence=0.9, intent_decides=True))
+    assert not judged.escalate
+    fired = decide(EscalationInputs("talk to a human", retrieval_confidence=0.9,
+                                    asks_for_person=0.99, intent_decides=True))
+    assert fired.escalate and fired.detail == "intent p=0.99: talk to a human"
+    # a message that is only a person needs no classifier
+    terse = decide(EscalationInputs("customer service!!", retrieval_confidence=0.9,
+                                    intent_decides=True))
+    assert terse.escalate and terse.reason == Reason.EXPLICIT_REQUEST
+    # safety topics come before the classifier's verdict
+    hacked = decide(EscalationInputs("someone hacked my account", retrieval_confidence=0.9,
+                                     intent_decides=True))
+    assert hacked.escalate and hacked.reason == Reason.ACCOUNT_TAKEOVER
