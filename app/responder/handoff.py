@@ -42,12 +42,20 @@ _NEGATED = re.compile(
     r"\b(no need (for|to)|don'?t (need|want|wanna|have to|make me)|do not (need|want|make me)"
     r"|doesn'?t need"
     r"|without|rather not|never want|not (looking|trying|asking) (for|to)|no (human|person"
-    r"|agent|call)s?\b|not interested in)\b[^.!?;]{0,40}?\b" + _PEOPLE + r"\b", re.I)
+    r"|agent|call)s?\b|not interested in)\b[^.!?;]{0,40}?\b" + _PEOPLE + r"\b"
+    # French, Spanish, Portuguese, Italian, German: "je ne veux parler à personne", "no quiero
+    # hablar con nadie", "não preciso falar com ninguém", "non c'è bisogno di un operatore"
+    r"|\b(ne (veux|souhaite) parler a personne|pas besoin d'un (conseiller|agent|humain)"
+    r"|no (quiero|necesito) hablar con nadie|no hace falta (un|una) (agente|persona)"
+    r"|nao (quero|preciso) falar com ninguem|non c'?e bisogno di (un|una|parlare)"
+    r"|(will|muss) (mit )?niemand(em)? (sprechen|reden))", re.I)
 
 
 def negated_request(message: str) -> bool:
     """The customer says they do not want a person ("no need for a human, just tell me…")."""
-    return bool(_NEGATED.search(message.replace("’", "'")))
+    from app.responder.escalation import normalize
+
+    return bool(_NEGATED.search(normalize(message)))
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,15 @@ _CUES: dict[str, str] = {
                      r"|doesn'?t understand|circles|same article|useless|can'?t|cannot|not)\b"
                      r"|\b(done|tired|sick) (talking|chatting) (to|with)|\bnot discussing\b"
                      r"|\bstop (sending|with)\b",
-    "thanks": r"\b(thanks|thank you|thx|cheers|ty|grateful|appreciate(d)?)\b",
+    "thanks": r"\b(thanks|thank you|thx|cheers|ty|grateful|appreciate(d)?|gracias|merci|danke"
+              r"|obrigad[oa]|grazie)\b",
     "past_contact": r"\b(fixed|sorted|solved|resolved|helped|was (brilliant|great|helpful"
                     r"|amazing|lovely|kind)|spoke (to|with)|talked (to|with)|already|yesterday"
-                    r"|last (week|time)|earlier)\b",
+                    r"|last (week|time)|earlier|ya|deja|schon|gia|ja|gestern|ayer|hier|ieri|ontem"
+                    r"|resolvio|resuelto|resolveu|gelost|geholfen|aide|risolto)\b",
     "negation": r"\b(no need|don'?t (need|want|wanna)|do not (need|want)|without|rather not"
-                r"|never|not (looking|trying|asking))\b",
+                r"|never|not (looking|trying|asking)|nadie|personne|ninguem|niemand|nessuno"
+                r"|non c'?e bisogno|no hace falta|pas besoin|nao preciso|kein bedarf)\b",
     "fine_anyway": r"\b(that'?s ok|thats ok|fine by me|either way|no problem|cool|no worries"
                    r"|doesn'?t matter|fine)\b",
     "third_party": r"\b(my (manager|boss|colleague|team|husband|wife|partner|accountant)"
