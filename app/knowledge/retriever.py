@@ -168,7 +168,9 @@ class HybridRetriever:
                     cat.vectors = (np.stack([found[c] for c in cat.vector_ids])
                                    if cat.vector_ids else None)
                 self._catalogs[collection] = cat
-            return cat
+        if self.config.correct_typos:
+            self.lexicon()  # ~0.1 s once: loaded with the catalogs, so warming up covers it
+        return cat
 
     def search(
         self, query: str, k: int = 5, collections: tuple[str, ...] = ("articles",),
