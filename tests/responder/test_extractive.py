@@ -120,8 +120,14 @@ def test_answer_cites_and_links_the_top_article() -> None:
     assert answer.cited_ids == ["router-reset"] and answer.confidence == 0.73
     assert answer.text.endswith(f"Full article — Reset your router: {URL}")
     assert "lamp" not in answer.text.lower()
-    concise = ask("How do I reset the router?", [passage(ROUTER_TEXT)], "concise_empathetic")
-    assert concise.endswith(f"More in Reset your router: {URL}")
+    # The concise style links the article only when it leaves something out (its prompt: "add
+    # the help-center link only when the customer will need to read further").
+    cut = ask("Why is my parcel taking so long to arrive over the December peak?",
+              [passage(DELIVERY_TEXT)], "concise_empathetic")
+    assert cut.endswith(f"More in Reset your router: {URL}")
+    whole = ask("How do I reset the router?", [passage(ROUTER_TEXT)], "concise_empathetic")
+    assert numbered_steps(whole) == list(enumerate(ROUTER_STEPS, 1))
+    assert "More in" not in whole
 
 
 def test_articles_are_preferred_over_past_conversations() -> None:
@@ -162,6 +168,85 @@ def test_concise_steps_each_start_a_line() -> None:
     assert [n for n, _ in numbered_steps(text)] == [1, 2, 3, 4]
 
 
+LOAN_SECTIONS = {
+    "Who can apply": "You can apply for a personal loan if you:\n- are 18 or over;\n"
+                     "- earn at least £1,000 a month;\n- have lived in the UK for 3 years.",
+    "Rates": "- Loans under £5,000 cost 9.9% APR.\n- Loans over £5,000 cost 6.4% APR.",
+    "Paying early": "**Early settlement**\nYou can repay early at any time. We charge up to 30 "
+                    "days' interest on the amount repaid.",
+}
+
+
+def loan_passages() -> list[Passage]:
+    return [passage(text, doc="loans", title="Personal loans", section=head, index=i)
+            for i, (head, text) in enumerate(LOAN_SECTIONS.items())]
+
+
+def body_lines(text: str) -> list[str]:
+    """The answer's lines without the concise opener and the article link."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [line for line in lines if not line.startswith(("Full article — ", "More in ",
+                                                           "Happy to help.", "I'm sorry"))]
+
+
+def test_a_list_keeps_its_lead_in_and_leaves_other_sections_out() -> None:
+    for style in WORD_LIMITS:
+        text = ask("Who can apply for a personal loan?", loan_passages(), style)
+        lines = body_lines(text)
+        assert lines[0] == "You can apply for a personal loan if you:"
+        assert "- are 18 or over;" in lines
+        assert "APR" not in text  # bullets of another section
+
+
+def test_a_bullet_without_a_lead_in_sentence_is_introduced_by_its_heading() -> None:
+    text = ask("What APR do loans under £5,000 cost?", loan_passages())
+    lines = body_lines(text)
+    assert lines[0] == "Rates:"
+    assert "- Loans under £5,000 cost 9.9% APR." in lines
+
+
+def test_a_heading_is_never_glued_onto_a_sentence() -> None:
+    text = ask("Can I repay my loan early?", loan_passages())
+    assert "You can repay early at any time." in text
+    assert "Early settlement You" not in text and "Early settlement:" not in text
+
+
+def test_a_table_row_comes_with_its_header() -> None:
+    table = ("Choose a speed at checkout.\n\n| Option | Time | Cost |\n|---|---|---|\n"
+             "| Standard | 3 to 5 days | Free |\n| Express | Next day | £9 |")
+    lines = body_lines(ask("How much does express delivery cost?", [passage(table)]))
+    assert "| Option | Time | Cost |" in lines and "| Express | Next day | £9 |" in lines
+    assert lines.index("| Option | Time | Cost |") < lines.index("| Express | Next day | £9 |")
+
+
+def test_nested_items_stay_under_their_step_across_passages() -> None:
+    first = passage("1. Sign in and open your orders.\n2. Choose how you'll send it back:\n"
+                    "   - UPS Store: print the label at the store.", section="Steps", index=2)
+    # The next chunk starts flush left: its first nested item lost its indent.
+    second = passage("- Happy Returns: show the QR code.\n3. Select Submit return.",
+                     section="Steps", index=3)
+    text = ask("How do I start a return?", [second, first])
+    assert [n for n, _ in numbered_steps(text)] == [1, 2, 3]
+    assert "   - UPS Store: print the label at the store." in text.splitlines()
+    assert "   - Happy Returns: show the QR code." in text.splitlines()
+
+
+def test_table_cells_flattened_one_per_line_are_never_said() -> None:
+    flattened = ("If you run out of data, add a Boost. It lasts until your bill month ends.\n"
+                 "Boost\nPrice\nText\n3GB\n£4\nBOOST3\n10GB\n£8\nBOOST10")
+    lines = body_lines(ask("How much is a data boost?", [passage(flattened)]))
+    assert lines == ["If you run out of data, add a Boost. It lasts until your bill month ends."]
+
+
+def test_concise_answer_says_a_part_of_the_standard_answer() -> None:
+    question = "Why is my parcel taking so long to arrive over the December peak?"
+    standard = ask(question, [passage(DELIVERY_TEXT)])
+    concise = body_lines(ask(question, [passage(DELIVERY_TEXT)], "concise_empathetic"))
+    assert concise
+    assert all(sentence in standard for line in concise
+               for sentence in re.split(r"(?<=\.) ", line))
+
+
 # ---- the sample knowledge base ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -176,7 +261,8 @@ def responder(sample_kb: KnowledgeBase) -> Responder:
 
 
 def procedures(article_id: str) -> list[list[str]]:
-    """The article's numbered lists, each as its items' plain text."""
+    """The article's numbered lists, each as its items' plain text (an item's nested, indented
+    lines belong to its list)."""
     (path,) = ARTICLES.rglob(f"{article_id}.md")
     groups: list[list[str]] = [[]]
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -184,7 +270,7 @@ def procedures(article_id: str) -> list[list[str]]:
         if item:
             plain = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", item.group(1))
             groups[-1].append(re.sub(r"\*\*|__|`", "", plain).strip())
-        elif line.strip() and groups[-1]:
+        elif line.strip() and groups[-1] and not line.startswith((" ", "\t")):
             groups.append([])
     return [g for g in groups if g]
 
