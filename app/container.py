@@ -27,6 +27,7 @@ from app.knowledge.base import KnowledgeBase
 from app.knowledge.batcher import QueryBatcher
 from app.knowledge.embedder import Embedder, model_id
 from app.knowledge.retriever import HybridRetriever
+from app.responder.confidence import Calibration
 from app.responder.handoff import ARTEFACT, HandoffModel
 from app.responder.providers.base import AnswerModel
 from app.responder.providers.extractive import ExtractiveAnswerModel
@@ -135,7 +136,8 @@ def handoff_model(settings: Settings) -> HandoffModel | None:
 def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store | None = None,
           model: AnswerModel | None = None, fallback: AnswerModel | None = None,
           variants: VariantConfig | None = None,
-          handoff: HandoffModel | Literal["configured"] | None = "configured") -> Components:
+          handoff: HandoffModel | Literal["configured"] | None = "configured",
+          calibration: Calibration | None = None) -> Components:
     """Build the engine for ``settings``.
 
     Args:
@@ -146,6 +148,8 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
         variants: the A/B experiment (default: ``settings.variants_file``).
         handoff: a hand-off intent classifier to use instead of the shipped one (the
             evaluation passes one fitted without the domain it measures), or None for none.
+        calibration: an answer-confidence calibration instead of the shipped one (the
+            evaluation's leave-one-domain-out fits).
     """
     parts = knowledge(settings, kb=kb)
     kb, retriever = parts.kb, parts.retriever
@@ -157,7 +161,7 @@ def build(settings: Settings, *, kb: KnowledgeBase | None = None, store: Store |
         model, fallback = answer_models(settings)
     batcher = QueryBatcher(lambda: kb.query_embedder)
     intent = handoff_model(settings) if handoff == "configured" else handoff
-    responder = Responder(retriever, batcher.embed, model, fallback, intent)
+    responder = Responder(retriever, batcher.embed, model, fallback, intent, calibration)
     config = variants or load_variants(settings.variants_file)
     conversations = ConversationService(store, responder, config, settings)
     return Components(settings, kb, retriever, batcher, model, fallback, responder, config,

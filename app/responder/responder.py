@@ -19,6 +19,7 @@ from app.domain import Decision, Reply, Turn
 from app.knowledge.retriever import Retriever
 from app.responder.assess import assess
 from app.responder.cite import cite
+from app.responder.confidence import Calibration
 from app.responder.generate import clarifying_question, generate, passages_for
 from app.responder.handoff import HandoffModel
 from app.responder.providers.base import AnswerModel
@@ -53,18 +54,22 @@ class Responder:
         model: the primary answer model (Claude when configured, else extractive).
         fallback: answers when ``model`` fails (the extractive model); ``None`` re-raises.
         handoff: the hand-off intent classifier (``None``: the phrase rules alone).
+        calibration: the answer confidence's calibration (``None``: the shipped one; the
+            evaluation passes one fitted without the help center it measures).
         clock: seconds, for latency.
     """
 
     def __init__(self, retriever: Retriever, embed: Callable[[str], np.ndarray],
                  model: AnswerModel, fallback: AnswerModel | None = None,
                  handoff: HandoffModel | None = None,
+                 calibration: Calibration | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.retriever = retriever
         self.embed = embed
         self.model = model
         self.fallback = fallback
         self.handoff = handoff
+        self.calibration = calibration
         self.clock = clock
 
     def respond(self, turn: TurnInput) -> Reply:
@@ -130,4 +135,4 @@ class Responder:
         """Step 1 for ``turn`` with its variant's retrieval settings."""
         settings = turn.variant.retrieval
         return retrieve(self.retriever, self.embed, turn.message, turn.history, settings.k,
-                        tuple(settings.collections))
+                        tuple(settings.collections), self.calibration)

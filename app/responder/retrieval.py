@@ -11,7 +11,7 @@ import numpy as np
 
 from app.domain import Role, Turn
 from app.knowledge.retriever import Retriever, SearchResult
-from app.responder.confidence import confidence
+from app.responder.confidence import Calibration, confidence
 
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|that|this|those|they|them|still|again|same|didn'?t|doesn'?t|won'?t|"
@@ -64,7 +64,8 @@ def is_follow_up(message: str) -> bool:
 
 
 def retrieve(retriever: Retriever, embed: Callable[[str], np.ndarray], message: str,
-             history: list[Turn], k: int, collections: tuple[str, ...]) -> Retrieved:
+             history: list[Turn], k: int, collections: tuple[str, ...],
+             calibration: Calibration | None = None) -> Retrieved:
     """Retrieve with the message alone and, for a follow-up, with its context too; keep
     whichever retrieval is more confident. A message that stands on its own (a new topic)
     is never mixed with the previous one."""
@@ -79,7 +80,7 @@ def retrieve(retriever: Retriever, embed: Callable[[str], np.ndarray], message: 
         if i == 0:
             message_vector = vector
         found = retriever.search(query, k, ("articles",), vector=vector)
-        conf = confidence(found)
+        conf = confidence(found, query, calibration)
         if i == 1 and best is not None and conf <= best[3]:
             continue
         best = (query, vector, found, conf)

@@ -240,6 +240,22 @@ def test_eval_domains_measures_a_held_out_help_center(data_dir: Path) -> None:
     assert "saas" in again.output and "right_top2" in again.output
     assert f"{figures['recall@1']:.3f}" in again.output
 
+    # The answer confidence, refitted on the four help centers now ingested, leave one out.
+    plot = data_dir / "reliability.png"
+    fitted = invoke("eval", "calibrate", "--domains", "--plot", str(plot))
+    assert fitted.exit_code == 0, fitted.output
+    calibration = json.loads(fitted.output)
+    assert set(calibration["domains"]) == {"lumen", "saas", "bank", "telecom"}
+    assert all(0.0 <= d["brier"] <= 0.25 for d in calibration["domains"].values())
+    assert set(calibration["threshold_held_out"]) == set(calibration["domains"])
+    assert sum(r["n"] for r in calibration["reliability"]) == sum(
+        d["n"] for d in calibration["domains"].values())
+    curve = calibration["curve"]  # a stricter threshold answers less and refuses more
+    assert curve[0]["mean"]["answered"] >= curve[-1]["mean"]["answered"]
+    assert curve[0]["mean"]["oos_not_answered"] <= curve[-1]["mean"]["oos_not_answered"]
+    assert len(calibration["calibration"]["weights"]) == len(FEATURES)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 def test_eval_handoff_prints_held_out_figures_and_saves_only_when_asked(
         data_dir: Path) -> None:

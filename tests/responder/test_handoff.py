@@ -17,6 +17,7 @@ from app.responder.handoff import (
     HandoffModel,
     choose_threshold,
     design,
+    fold_threshold,
     negated_request,
     out_of_fold,
     train,
@@ -51,6 +52,19 @@ def test_the_threshold_keeps_false_positives_within_the_budget() -> None:
     assert np.mean(negatives >= threshold) <= 0.02
     assert np.mean(negatives >= threshold) == pytest.approx(0.02)  # and no stricter
     assert choose_threshold(probs, labels, max_fpr=0.0) > negatives.max()
+
+
+def test_the_fold_threshold_holds_every_fold_to_the_budget() -> None:
+    # fold "a": others spread low; fold "b": a few others score high
+    probs = np.r_[np.linspace(0.0, 0.5, 50), np.linspace(0.0, 0.9, 50), [0.95, 0.97]]
+    labels = np.r_[np.zeros(100, int), np.ones(2, int)]
+    groups = np.array(["a"] * 50 + ["b"] * 50 + ["a", "b"])
+    pooled = choose_threshold(probs, labels, max_fpr=0.02)
+    strict = fold_threshold(probs, labels, groups, max_fpr=0.02)
+    assert strict >= pooled
+    for g in ("a", "b"):
+        others = probs[(groups == g) & (labels == 0)]
+        assert np.mean(others >= strict) <= 0.02
 
 
 def _toy(rng: np.random.Generator, n: int, domain: str, shift: float) -> tuple[
