@@ -282,7 +282,7 @@ def procedures(article_id: str) -> list[list[str]]:
     ("How do I set up my Lumen Smart Lamp?", "lumen-lamp-setup"),
     ("How do I change the email address on my account?", "change-email"),
     ("How do I turn on two-step verification?", "enable-2fa"),
-    ("How do I delete my account?", "data-deletion-request"),
+    ("How do I delete my account?", "delete-account"),
 ])
 def test_kb_answer_gives_one_procedure_whole_and_in_order(
         responder: Responder, variants: VariantConfig, question: str, article: str) -> None:
