@@ -34,8 +34,9 @@ _NEGATIVE = re.compile(
 # What kind of fact the question asks for (an amount, a time, a frequency, a number), and how
 # a unit that states one looks.
 _FACT_KINDS = [
-    (re.compile(r"\b(how much|cost|costs|price|prices|fees?|charge[sd]?|rate|interest)\b",
-                re.I),
+    # "how much" asks for a price, but not in "how much notice / time / data"
+    (re.compile(r"\b(how much(?!\s+(notice|time|longer|warning|data)\b)|cost|costs|price"
+                r"|prices|fees?|charge[sd]?|rate|interest)\b", re.I),
      re.compile(r"[£$€]\s?\d|\d%")),
     (re.compile(r"\b(how (long|soon|quickly)|when|days?|expire|deadline|until|time)\b", re.I),
      re.compile(r"\b\d+\s*(–|-|to)?\s*\d*\s*(minutes?|hours?|(working |business )?days?|weeks?|"
