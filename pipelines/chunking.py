@@ -2,6 +2,7 @@
 
 Pure functions: ``chunk_document`` takes a document and a token counter and returns chunks with
 content-derived ids (an unchanged passage keeps its id across edits, so it is never re-embedded).
+A Markdown table split across chunks repeats its header row and separator row in each piece.
 """
 
 from __future__ import annotations
@@ -110,6 +111,136 @@ def embed_text_for(title: str, section: str, body: str) -> str:
     return f"{head}\n{plain}"
 
 
+_TABLE_RULE_CELL = re.compile(r"\s*:?-{2,}:?\s*")
+
+
+def _is_rule(line: str) -> bool:
+    """A Markdown table's separator row (``| --- | :-: |``)."""
+    cells = line.strip().removeprefix("|").removesuffix("|").split("|")
+    return line.lstrip().startswith("|") and all(_TABLE_RULE_CELL.fullmatch(c) for c in cells)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A Markdown table in a body: where it is, its header (header row and separator row)
+    and its rows."""
+
+    start: int
+    end: int
+    head: str
+    rows: tuple[str, ...]
+
+
+def _tables(body: str) -> list[_Table]:
+    """The Markdown tables in ``body`` with at least one row under the header row and the
+    separator row."""
+    lines = body.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    tables: list[_Table] = []
+    i = 0
+    while i + 1 < len(lines):
+        if not (lines[i].lstrip().startswith("|") and _is_rule(lines[i + 1])):
+            i += 1
+            continue
+        n = i + 2
+        while n < len(lines) and lines[n].lstrip().startswith("|"):
+            n += 1
+        if n == i + 2:  # a header without rows: nothing to repeat it over
+            i = n
+            continue
+        head = f"{lines[i].strip()}\n{lines[i + 1].strip()}"
+        rows = tuple(line.strip() for line in lines[i + 2:n])
+        end = offsets[i] + len(body[offsets[i]:offsets[n]].rstrip())
+        tables.append(_Table(offsets[i], end, head, rows))
+        i = n
+    return tables
+
+
+def _gap(space: str) -> str:
+    """The break between two parts, as the body had it: a blank line or a line end."""
+    return "\n\n" if space.count("\n") > 1 else "\n"
+
+
+class _Packer:
+    """Pieces of at most ``limit`` tokens, filled front to back."""
+
+    def __init__(self, count: TokenCounter, limit: int, split: Callable[[str], list[str]]):
+        self.count, self.limit, self.split = count, limit, split
+        self.pieces: list[str] = []
+        self.cur = ""
+
+    def join(self, part: str, gap: str) -> bool:
+        """Add ``part`` to the current piece if it fits."""
+        joined = f"{self.cur}{gap}{part}" if self.cur else part
+        if self.count(joined) > self.limit:
+            return False
+        self.cur = joined
+        return True
+
+    def start(self, part: str) -> None:
+        """Close the current piece and begin another with ``part``."""
+        if self.cur.strip():
+            self.pieces.append(self.cur)
+        self.cur = part
+
+    def text(self, raw: str) -> None:
+        """Text between tables, split as the splitter does; only its first piece may join the
+        piece before (later ones open with the splitter's overlap: joined, it is said twice)."""
+        if not (text := raw.strip()):
+            return
+        first, *rest = self.split(text) if self.count(text) > self.limit else [text]
+        if not self.join(first, _gap(raw[:len(raw) - len(raw.lstrip())])):
+            self.start(first)
+        for piece in rest:
+            self.start(piece)
+
+    def table(self, table: _Table, gap: str) -> None:
+        """A table's rows, whole, each piece opening with the header and separator rows (the
+        first may join the text before it)."""
+        for n, row in enumerate(table.rows):
+            if n and self.join(row, "\n"):
+                continue
+            part = f"{table.head}\n{row}"
+            if not (n == 0 and self.join(part, gap)):
+                self.start(part)
+
+
+def _pack_with_headers(body: str, tables: list[_Table], count: TokenCounter, limit: int,
+                       split: Callable[[str], list[str]]) -> list[str]:
+    """``body`` in pieces of at most ``limit`` tokens, the pieces of each table in ``tables``
+    opening with its header row and separator row."""
+    packer = _Packer(count, limit, split)
+    pos = 0
+    for table in tables:
+        raw = body[pos:table.start]
+        packer.text(raw)
+        packer.table(table, _gap(raw[len(raw.rstrip()):]))
+        pos = table.end
+    packer.text(body[pos:])
+    packer.start("")
+    return packer.pieces
+
+
+def _split_body(body: str, count: TokenCounter, limit: int,
+                split: Callable[[str], list[str]]) -> list[str]:
+    """``body`` in pieces of at most ``limit`` tokens. A body whose tables all land whole in
+    one piece is split exactly as before (its chunk ids don't change); otherwise each piece
+    of a split table repeats the table's header row and separator row, and no row is split.
+    A table with a row that does not fit under its header (a header alone over the budget,
+    say) is split as before."""
+    if count(body) <= limit:
+        return [body]
+    pieces = split(body)
+    tables = _tables(body)
+    split_tables = [t for t in tables if not any(body[t.start:t.end] in p for p in pieces)
+                    and all(count(f"{t.head}\n{row}") <= limit for row in t.rows)]
+    if not split_tables:
+        return pieces
+    return _pack_with_headers(body, split_tables, count, limit, split)
+
+
 def chunk_document(doc: SourceDocument, count: TokenCounter, config: ChunkConfig) -> list[Chunk]:
     """Split one document into chunks of at most ``config.chunk_tokens`` body tokens."""
     title_tokens = count(doc.title) + 8
@@ -121,7 +252,7 @@ def chunk_document(doc: SourceDocument, count: TokenCounter, config: ChunkConfig
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for section, body in _merge_small(_sections(doc), count, limit):
-        pieces = [body] if count(body) <= limit else splitter.split_text(body)
+        pieces = _split_body(body, count, limit, splitter.split_text)
         for piece in pieces:
             piece = piece.strip()
             if not piece:

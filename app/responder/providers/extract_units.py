@@ -222,7 +222,11 @@ class _Builder:
         self.last_item = unit.pos
 
     def table_row(self, line: str, rank: int) -> None:
-        cells = tuple(plain(c) for c in line.strip().strip("|").split("|"))
+        # ``\|`` is a pipe inside a cell (HTML tables are written so): split on the others.
+        row = line.strip().removeprefix("|")
+        if row.endswith("|") and not row.endswith("\\|"):
+            row = row[:-1]
+        cells = tuple(plain(c.replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", row))
         if all(_TABLE_RULE.fullmatch(c) or not c for c in cells):
             return
         if self.header is None:
